@@ -1,0 +1,67 @@
+# bitmesh: every target builds or refreshes .venv itself, so a fresh clone needs
+# nothing but `make demo` or `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MPY := $(BIN)/micropython
+# A plain ESP32 has about 110 KB of MicroPython heap; the core must fit in 64 KB.
+MPY_HEAP ?= 64wK
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: all demo test test-unit test-mpy test-sim test-vboard test-bridge test-hw lint bench flash clean venv firmware
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bitmesh demo
+
+test: lint test-unit test-mpy test-sim test-vboard test-bridge
+
+test-unit: $(STAMP)
+	$(PYTEST) -m "not mpy and not sim and not vboard and not bridge and not hw" -n 2 -q
+
+test-mpy: $(STAMP)
+	$(MPY) -X heapsize=$(MPY_HEAP) tests/mpy/run.py
+
+test-sim: $(STAMP)
+	$(PYTEST) -m sim -q
+
+test-vboard: $(STAMP)
+	$(PYTEST) -m vboard -q
+
+test-bridge: $(STAMP)
+	$(PYTEST) -m bridge -q
+
+test-hw: $(STAMP)
+	$(PYTEST) -m hw -q $(if $(PORT),--port $(PORT),)
+
+lint: $(STAMP)
+	$(BIN)/ruff check host shared firmware tests
+	$(BIN)/mypy --strict host/bitmesh shared/bitmesh_core
+	$(BIN)/mypy --config-file firmware/mypy.ini firmware
+
+bench: $(STAMP)
+	$(BIN)/bitmesh bench --out build/bench.json
+
+firmware: $(STAMP)
+	$(BIN)/bitmesh build --out build/firmware
+
+# Flash, deploy and provision one board in one step:
+#   make flash PORT=/dev/ttyUSB0 BOARD=esp32 NAME=table-1 NETWORK=home
+flash: $(STAMP)
+	@test -n "$(PORT)" || { echo "make flash: set PORT=/dev/ttyUSB0 (and BOARD, NAME, NETWORK)"; exit 2; }
+	$(BIN)/bitmesh flash --port $(PORT) --board $(or $(BOARD),esp32)
+	$(BIN)/bitmesh deploy --port $(PORT)
+	$(BIN)/bitmesh provision --port $(PORT) --name $(NAME) --network $(NETWORK) $(if $(ROLE),--role $(ROLE),)
+
+clean:
+	rm -rf build .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""bitmesh host toolkit: flash, deploy, provision, simulate and bridge bitmesh meshes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,399 @@
+"""Flashing MicroPython onto a board with esptool, and fetching the image.
+
+esptool runs as a child process (``sys.executable -m esptool`` from this
+interpreter's environment) rather than as a library, because:
+
+* its command line is the interface Espressif keeps stable (the Python API
+  changed shape between v4 and v5), so what ``--dry-run`` prints is exactly
+  what runs and can be pasted into a shell;
+* esptool keeps global logger state and ends with ``sys.exit`` on errors; a
+  child process keeps that away from our own process;
+* a process boundary gives tests one seam: a :data:`Runner` receives argv
+  and returns the exit code and output, so a fake runner stands in for the
+  board and records the command sequence.
+
+The flow is :func:`plan_flash` (pure), :func:`check_port` (filesystem only),
+then :func:`execute` (runs the steps, turns esptool's failures into one
+line through :func:`explain_failure`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bitmesh.boards import Board, FirmwareImage, list_boards, load_board
+from bitmesh.errors import BitmeshError, UsageError
+
+DEFAULT_BAUD = 460800  # MicroPython's documented flashing speed for the ESP32 family
+CACHE_ENV = "BITMESH_CACHE"
+ESP_IMAGE_MAGIC = 0xE9  # first byte of every ESP bootloader/app image
+PERMISSION_HINT = (
+    "add your user to the dialout group: `sudo usermod -aG dialout $USER`, then log out and in"
+)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one esptool run produced: exit code and merged stdout/stderr."""
+
+    returncode: int
+    output: str
+
+
+Runner = Callable[[Sequence[str]], RunResult]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One esptool invocation of the flashing sequence."""
+
+    name: str  # "detect", "erase", "write" or "verify"
+    title: str
+    argv: tuple[str, ...]
+
+    @property
+    def command(self) -> str:
+        """The argv quoted for a POSIX shell, as --dry-run prints it."""
+        return shlex.join(self.argv)
+
+
+def esptool_argv(*args: str) -> tuple[str, ...]:
+    """argv that runs the esptool installed next to this interpreter."""
+    return (sys.executable, "-m", "esptool", *args)
+
+
+def plan_flash(board: Board, port: str, firmware: Path, baud: int = DEFAULT_BAUD) -> list[Step]:
+    """The four esptool steps that flash ``firmware`` onto ``board`` at ``port``.
+
+    The first step auto-detects the chip so a wrong board gives our own
+    message; later steps pass ``--chip`` so esptool refuses a swapped board.
+    esptool 5 has no ``--verify`` flag (write-flash always checks an MD5 of
+    what it wrote); the last step re-reads the digest with verify-flash so a
+    verification is an explicit, separately reported step.
+    """
+    common = ("--port", port, "--baud", str(baud))
+    chip = ("--chip", board.esptool_chip)
+    offset = board.flash_offset_hex
+    image = str(firmware)
+    return [
+        Step("detect", f"checking the chip on {port}", esptool_argv(*common, "chip-id")),
+        Step("erase", "erasing the flash", esptool_argv(*chip, *common, "erase-flash")),
+        Step(
+            "write",
+            f"writing {firmware.name} at {offset}",
+            esptool_argv(*chip, *common, "write-flash", offset, image),
+        ),
+        Step(
+            "verify",
+            "verifying the flash",
+            esptool_argv(*chip, *common, "verify-flash", offset, image),
+        ),
+    ]
+
+
+def check_port(port: str) -> None:
+    """Fail early, with one line, on a port path that is missing or not ours to open.
+
+    Names that are not paths (``COM3``) and pyserial URLs (``rfc2217://``)
+    are left for esptool to judge.
+    """
+    if "://" in port or ("/" not in port and "\\" not in port):
+        return
+    if not os.path.exists(port):
+        raise _missing_port(port)
+    if not os.access(port, os.R_OK | os.W_OK):
+        raise BitmeshError(f"permission denied on {port}: {PERMISSION_HINT}")
+
+
+def _missing_port(port: str) -> UsageError:
+    try:
+        from serial.tools import list_ports
+
+        present = sorted(p.device for p in list_ports.comports())
+    except Exception:  # listing is only a hint; never fail the real error on it
+        present = []
+    seen = ", ".join(present) if present else "none"
+    return UsageError(f"serial port {port} does not exist (serial ports present: {seen})")
+
+
+_CONNECTED_RE = re.compile(r"Connected to (ESP[\w-]+) on ")
+_DETECTING_RE = re.compile(r"Detecting chip type\.\.\.\s*(ESP[\w-]+)")
+_CHIP_TYPE_RE = re.compile(r"Chip type:\s*(.+)")
+
+
+def detected_chip(output: str) -> str | None:
+    """The chip family esptool reported ("ESP32-S3"), or None if it said nothing."""
+    match = _CONNECTED_RE.search(output) or _DETECTING_RE.search(output)
+    return match.group(1) if match else None
+
+
+def chip_description(output: str) -> str | None:
+    """esptool's longer chip line, e.g. "ESP32-D0WD-V3 (revision v3.1)"."""
+    match = _CHIP_TYPE_RE.search(output)
+    return match.group(1).strip() if match else None
+
+
+def explain_failure(port: str, board: Board, result: RunResult) -> BitmeshError:
+    """Turn a failed esptool run into one clear line (never esptool's whole log)."""
+    out = result.output
+    low = out.lower()
+    if "permission denied" in low or re.search(r"errno 13\b", low):
+        return BitmeshError(f"permission denied on {port}: {PERMISSION_HINT}")
+    if (
+        "could not exclusively lock" in low
+        or "resource temporarily unavailable" in low
+        or "device or resource busy" in low
+        or "access is denied" in low  # how Windows reports a port held elsewhere
+    ):
+        return BitmeshError(
+            f"serial port {port} is busy: another program (a serial monitor, mpremote, "
+            "`bitmesh logs`) has it open; close it and retry"
+        )
+    if re.search(r"errno 2\b", low) or "no such file or directory" in low:
+        return _missing_port(port)
+    wrong = re.search(r"This chip is (ESP[\w-]+), not (ESP[\w-]+)", out)
+    if wrong:
+        return wrong_chip(port, board, wrong.group(1))
+    if "no serial data received" in low or "failed to connect" in low:
+        return BitmeshError(
+            f"no bootloader answered on {port}: check the USB cable (data, not charge-only), "
+            "or hold BOOT while pressing RESET and retry"
+        )
+    for line in reversed(out.splitlines()):
+        if "A fatal error occurred:" in line:
+            detail = line.split("A fatal error occurred:", 1)[1].strip()
+            return BitmeshError(f"esptool failed on {port}: {detail}")
+    last = next((ln.strip() for ln in reversed(out.splitlines()) if ln.strip()), "")
+    detail = f": {last}" if last else ""
+    return BitmeshError(f"esptool failed on {port} (exit code {result.returncode}){detail}")
+
+
+def wrong_chip(port: str, board: Board, found: str) -> UsageError:
+    """The error for a board file that does not match the chip on the port."""
+    fits = [name for name in list_boards(board.path.parent) if _chip_of(board, name) == found]
+    hint = f"; use --board {' or --board '.join(fits)}" if fits else ""
+    return UsageError(
+        f"wrong chip on {port}: found {found}, but board {board.name} is {board.chip}{hint}"
+    )
+
+
+def _chip_of(board: Board, name: str) -> str | None:
+    try:
+        return load_board(name, board.path.parent).chip
+    except BitmeshError:
+        return None
+
+
+def execute(
+    steps: Sequence[Step],
+    board: Board,
+    port: str,
+    runner: Runner,
+    on_step: Callable[[int, Step], None] | None = None,
+) -> str:
+    """Run ``steps`` in order; return esptool's description of the chip found.
+
+    Stops at the first failing step with a one-line BitmeshError. After the
+    detect step, a chip other than ``board.chip`` stops the sequence before
+    anything is erased.
+    """
+    description = board.chip
+    for index, step in enumerate(steps):
+        if on_step is not None:
+            on_step(index, step)
+        result = runner(step.argv)
+        if result.returncode != 0:
+            raise explain_failure(port, board, result)
+        if step.name == "detect":
+            found = detected_chip(result.output)
+            if found is None:
+                raise BitmeshError(f"esptool did not report which chip is on {port}")
+            if found != board.chip:
+                raise wrong_chip(port, board, found)
+            description = chip_description(result.output) or found
+    return description
+
+
+def subprocess_runner(echo: Callable[[str], None] | None = None) -> Runner:
+    """A Runner that runs argv as a child process, passing each output line to ``echo``."""
+
+    def run(argv: Sequence[str]) -> RunResult:
+        env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env=env,
+            )
+        except OSError as exc:
+            raise BitmeshError(f"cannot run esptool ({argv[0]}): {exc.strerror}") from exc
+        lines: list[str] = []
+        assert proc.stdout is not None
+        with proc.stdout:
+            for line in proc.stdout:
+                lines.append(line)
+                if echo is not None:
+                    echo(line.rstrip("\n"))
+        return RunResult(proc.wait(), "".join(lines))
+
+    return run
+
+
+def check_image(path: Path) -> None:
+    """Refuse a file that is missing, empty or not an ESP image (first byte 0xE9)."""
+    try:
+        with path.open("rb") as fh:
+            first = fh.read(1)
+    except FileNotFoundError:
+        raise UsageError(f"firmware file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"firmware file {path} is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read firmware file {path}: {exc.strerror}") from exc
+    if not first:
+        raise UsageError(f"firmware file {path} is empty")
+    if first[0] != ESP_IMAGE_MAGIC:
+        raise UsageError(
+            f"{path} is not an ESP firmware image (first byte {first[0]:#04x}, expected 0xe9)"
+        )
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded images are kept: ``$BITMESH_CACHE`` or the user cache dir."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("bitmesh")) / "firmware"
+
+
+def cached_image_path(image: FirmwareImage, cache_dir: Path) -> Path:
+    """The path the pinned image has (or will have) in the cache."""
+    return cache_dir / image.filename
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+Opener = Callable[..., Any]  # urllib.request.urlopen's shape: (url, timeout=) -> response
+
+
+def fetch_image(
+    image: FirmwareImage,
+    cache_dir: Path,
+    *,
+    opener: Opener = urllib.request.urlopen,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """Return a local copy of ``image``, downloading it into ``cache_dir`` if needed.
+
+    The download goes to a temporary file in ``cache_dir`` and is renamed into
+    place only when complete and, if the board file pins a SHA-256, matching;
+    otherwise the partial file is deleted. A cached copy is reused when it
+    matches the pinned SHA-256 (or when none is pinned).
+    """
+    target = cached_image_path(image, cache_dir)
+    if target.is_file() and target.stat().st_size > 0:
+        if image.sha256 is None or sha256_file(target) == image.sha256:
+            return target
+        target.unlink()  # a stale copy from an older pin: fetch the pinned one
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{image.filename}.", suffix=".part")
+    except OSError as exc:
+        raise BitmeshError(f"cannot write to the cache {cache_dir}: {exc.strerror}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _download(image.url, out, opener, timeout, progress)
+            out.flush()
+            os.fsync(out.fileno())
+        if image.sha256 is not None and digest != image.sha256:
+            raise BitmeshError(
+                f"SHA-256 mismatch for {image.url}: expected {image.sha256}, got {digest}; "
+                "the download was deleted"
+            )
+        check_image(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return target
+
+
+def _download(url: str, out: IO[bytes], opener: Opener, timeout: float, progress: bool) -> str:
+    hint = "no network? pass --firmware FILE to flash an image you already have"
+    try:
+        response = opener(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        raise BitmeshError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise BitmeshError(f"cannot download {url}: {_reason(exc.reason)} ({hint})") from exc
+    except OSError as exc:
+        raise BitmeshError(f"cannot download {url}: {_reason(exc)} ({hint})") from exc
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    digest = hashlib.sha256()
+    length = response.headers.get("Content-Length") if response.headers else None
+    total = int(length) if length and length.isdigit() else None
+    received = 0
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+    )
+    try:
+        with response, bar:
+            task = bar.add_task(f"downloading {url.rsplit('/', 1)[-1]}", total=total)
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(task, advance=len(chunk))
+    except OSError as exc:
+        raise BitmeshError(f"download of {url} broke off: {_reason(exc)} ({hint})") from exc
+    if total is not None and received != total:
+        raise BitmeshError(f"download of {url} broke off after {received} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__

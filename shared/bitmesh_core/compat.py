@@ -1,0 +1,22 @@
+"""Runtime shims so one source file runs on MicroPython and CPython.
+
+Typing names exist only for mypy; on a board ``TYPE_CHECKING`` is False and
+``const`` is MicroPython's compile-time constant marker.
+"""
+
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython has no typing module
+    TYPE_CHECKING = False
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x: int) -> int:
+        return x
+
+
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"

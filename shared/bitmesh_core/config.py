@@ -1,0 +1,92 @@
+"""Node configuration: one table of every knob with its default and bounds.
+
+The table is the single source of truth: ``NodeConfig.from_dict`` validates a
+board's ``/config.json`` ``node`` section or a scenario's ``node_defaults``
+against it, and every bounded structure in the core takes its size from here.
+Later subsystems add their rows to ``FIELDS``.
+"""
+
+# name: (default, min, max). Times are milliseconds; sizes are entries.
+FIELDS = {
+    "ttl": (7, 1, 32),
+    "heartbeat_ms": (5000, 200, 600000),
+    "peer_timeout_ms": (15000, 600, 3600000),
+    "max_peers": (32, 2, 255),
+    "dedup_capacity": (512, 16, 8192),
+    "dedup_age_ms": (120000, 1000, 3600000),
+    "replay_senders": (64, 4, 1024),
+    "rate_per_s": (40, 1, 10000),
+    "rate_burst": (80, 1, 10000),
+    "stranger_rate_per_s": (20, 1, 10000),
+    "max_reassembly": (4, 1, 64),
+    "reassembly_timeout_ms": (10000, 500, 600000),
+    "max_message": (2048, 200, 16384),
+    "tx_queue_max": (64, 4, 1024),
+    "events_max": (64, 4, 4096),
+    "heartbeat_jitter_pct": (10, 0, 50),
+}
+
+ROLES = ("relay", "leaf", "gateway", "treasury")
+ROUTER_NAMES = ("flood", "managed", "bitmesh")
+
+
+class ConfigError(ValueError):
+    """A config value failed validation; ``key`` names the offending field."""
+
+    def __init__(self, key: str, expected: str) -> None:
+        super().__init__("%s: expected %s" % (key, expected))
+        self.key = key
+        self.expected = expected
+
+
+class NodeConfig:
+    """Validated node settings. Attribute names are the keys of ``FIELDS``
+    plus ``role`` and ``name``; unknown keys are rejected."""
+
+    def __init__(self, **overrides: object) -> None:
+        for k in FIELDS:
+            setattr(self, k, FIELDS[k][0])
+        self.role = "relay"
+        self.name = ""
+        self.router = "flood"
+        for k in overrides:
+            self.set(k, overrides[k])
+
+    def set(self, key: str, value: object) -> None:
+        """Validate and set one field; raises ConfigError."""
+        if key == "role":
+            if value not in ROLES:
+                raise ConfigError(key, "one of " + ", ".join(ROLES))
+        elif key == "router":
+            if value not in ROUTER_NAMES:
+                raise ConfigError(key, "one of " + ", ".join(ROUTER_NAMES))
+        elif key == "name":
+            if not isinstance(value, str) or len(value) > 31:
+                raise ConfigError(key, "a string of at most 31 characters")
+        elif key in FIELDS:
+            lo = FIELDS[key][1]
+            hi = FIELDS[key][2]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ConfigError(key, "an integer in %d..%d" % (lo, hi))
+        else:
+            raise ConfigError(key, "a known setting (unknown key)")
+        setattr(self, key, value)
+
+    @classmethod
+    def from_dict(cls, d: "dict[str, object]") -> "NodeConfig":
+        """Build from a mapping, validating every key."""
+        if not isinstance(d, dict):
+            raise ConfigError("node", "an object")
+        c = cls()
+        for k in d:
+            c.set(k, d[k])
+        return c
+
+    def to_dict(self) -> "dict[str, object]":
+        d = {"role": self.role, "name": self.name, "router": self.router}  # type: dict[str, object]
+        for k in FIELDS:
+            d[k] = getattr(self, k)
+        return d
+
+    def __getattr__(self, name: str) -> int:  # for mypy: fields are dynamic ints
+        raise AttributeError(name)

@@ -1,0 +1,131 @@
+"""Duplicate suppression bounded by count *and* age, in fixed memory.
+
+Identities (8 bytes) live in a ring in arrival order; an open-addressed index
+(linear probing, backward-shift deletion) finds them. Memory is allocated once:
+``8 * capacity`` key bytes, ``4 * capacity`` times and ``2 * 2 * capacity``
+index bytes. An entry leaves when it is the oldest and the ring is full, or
+when :meth:`expire` finds it older than ``max_age_ms``, so a frame heard again
+half an hour later is treated as new instead of being dropped forever, and an
+old identity can never shadow a new frame after the tick counter wraps.
+
+The cache is keyed by identity only, not by interface: a frame heard on
+ESP-NOW and again on BLE counts once (the cross-radio window is the age bound).
+"""
+
+from array import array
+
+from .clock import diff
+
+
+class DedupCache:
+    __slots__ = ("cap", "max_age", "keys", "times", "index", "mask", "head", "count", "tail")
+
+    def __init__(self, capacity: int, max_age_ms: int) -> None:
+        self.cap = capacity
+        self.max_age = max_age_ms
+        self.keys = bytearray(8 * capacity)
+        self.times = array("i", bytes(4 * capacity))
+        size = 1
+        while size < 2 * capacity:
+            size <<= 1
+        self.index = array("H", bytes(2 * size))  # ring slot + 1; 0 = empty
+        self.mask = size - 1
+        self.head = 0  # next ring slot to write
+        self.tail = 0  # oldest ring slot
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _home(self, key: "bytes | bytearray | memoryview", off: int) -> int:
+        return ((key[off + 5] << 16) | (key[off + 6] << 8) | key[off + 7]) & self.mask
+
+    def _find(self, key: "bytes | bytearray") -> int:
+        """Index position holding ``key``, or -1 - (first empty position)."""
+        idx = self.index
+        keys = self.keys
+        j = self._home(key, 0)
+        while True:
+            s = idx[j]
+            if s == 0:
+                return -1 - j
+            o = (s - 1) * 8
+            if (
+                keys[o] == key[0] and keys[o + 1] == key[1] and keys[o + 2] == key[2]
+                and keys[o + 3] == key[3] and keys[o + 4] == key[4] and keys[o + 5] == key[5]
+                and keys[o + 6] == key[6] and keys[o + 7] == key[7]
+            ):
+                return j
+            j = (j + 1) & self.mask
+
+    def seen(self, key: "bytes | bytearray", now: int) -> bool:
+        """Record ``key``; True if it was already recorded within the age bound."""
+        j = self._find(key)
+        if j >= 0:
+            slot = self.index[j] - 1
+            if diff(now, self.times[slot]) <= self.max_age:
+                return True
+            # Stale but not yet swept: forget it and record afresh.
+            self._unlink(j)
+            j = self._find(key)
+        if self.count == self.cap:
+            self._drop_oldest()
+            j = self._find(key)
+        slot = self.head
+        o = slot * 8
+        self.keys[o : o + 8] = key
+        self.times[slot] = now
+        self.index[-1 - j] = slot + 1
+        self.head = (slot + 1) % self.cap
+        self.count += 1
+        return False
+
+    def contains(self, key: "bytes | bytearray", now: int) -> bool:
+        """True if ``key`` is recorded and fresh; records nothing."""
+        j = self._find(key)
+        return j >= 0 and diff(now, self.times[self.index[j] - 1]) <= self.max_age
+
+    def expire(self, now: int) -> int:
+        """Drop entries older than the age bound, oldest first. Returns how many."""
+        n = 0
+        while self.count and diff(now, self.times[self.tail]) > self.max_age:
+            self._drop_oldest()
+            n += 1
+        return n
+
+    def _drop_oldest(self) -> None:
+        slot = self.tail
+        o = slot * 8
+        j = self._home(self.keys, o)
+        while True:
+            s = self.index[j]
+            if s == slot + 1:
+                self._unlink(j)
+                break
+            if s == 0:  # already unlinked when a stale copy was re-recorded
+                break
+            j = (j + 1) & self.mask
+        self.tail = (slot + 1) % self.cap
+        self.count -= 1
+
+    def _unlink(self, j: int) -> None:
+        """Remove index position ``j`` with backward-shift deletion."""
+        idx = self.index
+        mask = self.mask
+        keys = self.keys
+        i = j
+        while True:
+            idx[i] = 0
+            k = i
+            while True:
+                k = (k + 1) & mask
+                s = idx[k]
+                if s == 0:
+                    return
+                h = self._home(keys, (s - 1) * 8)
+                # Leave the entry if its home lies cyclically in (i, k].
+                if (i <= k and i < h <= k) or (i > k and (h > i or h <= k)):
+                    continue
+                break
+            idx[i] = idx[k]
+            i = k

@@ -1,0 +1,206 @@
+"""The neighbour table: fixed arrays of per-peer link state.
+
+A peer is a node heard *directly* (its heartbeat arrived with ttl == ttl0). Each
+slot holds: node id, link address and interface, last_seen, frames sent and
+received, RSSI (EWMA), loss (from gaps in the heartbeat counter, EWMA, percent),
+latency (ack RTT EWMA, ms), reputation (0..100, starts at 50) and role, plus a
+token bucket that limits the frames accepted from that neighbour.
+
+Eviction when full (documented in docs/ARCHITECTURE.md): the new neighbour takes
+the slot of the peer heard from least recently, preferring peers whose
+reputation is below the newcomer's starting score; a table of fresh, reputable
+peers therefore refuses the newcomer rather than churning (counted).
+"""
+
+from array import array
+
+from .clock import diff
+
+ROLE_CODES = {"relay": 0, "leaf": 1, "gateway": 2, "treasury": 3}
+ROLE_NAMES = ("relay", "leaf", "gateway", "treasury")
+REP_START = 50
+TOKEN_SCALE = 16  # tokens are stored in 1/16ths so refill is integer math
+
+
+class PeerTable:
+    __slots__ = (
+        "cap", "by_id", "by_addr", "ids", "addr", "iface", "last_seen", "first_seen",
+        "rx", "tx", "rssi", "loss", "latency", "rep", "role", "tokens", "tok_t",
+        "beacon", "rate", "burst", "refused",
+    )
+
+    def __init__(self, capacity: int, rate_per_s: int, burst: int) -> None:
+        self.cap = capacity
+        self.rate = rate_per_s
+        self.burst = burst
+        self.by_id = {}  # type: dict[bytes, int]
+        self.by_addr = {}  # type: dict[bytes, int]
+        self.ids = [b""] * capacity  # type: list[bytes]
+        self.addr = [b""] * capacity  # type: list[bytes]
+        self.iface = bytearray(capacity)
+        self.last_seen = array("i", bytes(4 * capacity))
+        self.first_seen = array("i", bytes(4 * capacity))
+        self.rx = array("I", bytes(4 * capacity))
+        self.tx = array("I", bytes(4 * capacity))
+        self.rssi = array("b", bytes(capacity))
+        self.loss = bytearray(capacity)
+        self.latency = array("H", bytes(2 * capacity))
+        self.rep = bytearray(capacity)
+        self.role = bytearray(capacity)
+        self.tokens = array("i", bytes(4 * capacity))
+        self.tok_t = array("i", bytes(4 * capacity))
+        self.beacon = array("i", bytes(4 * capacity))
+        self.refused = 0
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def slot(self, node_id: bytes) -> int:
+        """The slot of ``node_id`` or -1."""
+        return self.by_id.get(node_id, -1)
+
+    def slot_by_addr(self, addr: "bytes | None") -> int:
+        if addr is None:
+            return -1
+        return self.by_addr.get(addr, -1)
+
+    def add(self, node_id: bytes, addr: bytes, iface: int, now: int) -> int:
+        """Insert a neighbour; returns its slot, or -1 when the table refuses it."""
+        s = -1
+        if len(self.by_id) < self.cap:
+            used = set(self.by_id.values())
+            for i in range(self.cap):
+                if i not in used:
+                    s = i
+                    break
+        else:
+            s = self._victim(now)
+            if s < 0:
+                self.refused += 1
+                return -1
+            self.remove(self.ids[s])
+        self.by_id[node_id] = s
+        self.by_addr[addr] = s
+        self.ids[s] = node_id
+        self.addr[s] = addr
+        self.iface[s] = iface
+        self.last_seen[s] = now
+        self.first_seen[s] = now
+        self.rx[s] = 0
+        self.tx[s] = 0
+        self.rssi[s] = -127
+        self.loss[s] = 0
+        self.latency[s] = 0
+        self.rep[s] = REP_START
+        self.role[s] = 0
+        self.tokens[s] = self.burst * TOKEN_SCALE
+        self.tok_t[s] = now
+        self.beacon[s] = -1
+        return s
+
+    def _victim(self, now: int) -> int:
+        best = -1
+        best_age = -1
+        for s in self.by_id.values():
+            if self.rep[s] > REP_START:
+                continue
+            age = diff(now, self.last_seen[s])
+            if age > best_age:
+                best = s
+                best_age = age
+        return best
+
+    def remove(self, node_id: bytes) -> None:
+        s = self.by_id.pop(node_id, -1)
+        if s >= 0:
+            a = self.addr[s]
+            if self.by_addr.get(a) == s:
+                del self.by_addr[a]
+            self.ids[s] = b""
+            self.addr[s] = b""
+
+    def relink(self, s: int, addr: bytes, iface: int) -> None:
+        """A known peer was heard at a new link address or interface."""
+        old = self.addr[s]
+        if old != addr:
+            if self.by_addr.get(old) == s:
+                del self.by_addr[old]
+            self.by_addr[addr] = s
+            self.addr[s] = addr
+        self.iface[s] = iface
+
+    def heard(self, s: int, rssi: int, now: int) -> None:
+        """Any frame arrived from neighbour ``s``."""
+        self.last_seen[s] = now
+        self.rx[s] += 1
+        if rssi > -128:
+            r = self.rssi[s]
+            self.rssi[s] = rssi if r == -127 else (r * 3 + rssi) // 4
+            if self.rssi[s] > 127:
+                self.rssi[s] = 127
+
+    def beacon_counter(self, s: int, counter: int) -> None:
+        """Update the loss estimate from a heartbeat's 16-bit counter."""
+        last = self.beacon[s]
+        self.beacon[s] = counter
+        if last < 0:
+            return
+        gap = (counter - last) & 0xFFFF
+        if gap == 0 or gap > 64:  # reboot or long silence: no evidence
+            return
+        lost_pct = (gap - 1) * 100 // gap
+        self.loss[s] = (self.loss[s] * 7 + lost_pct) // 8
+
+    def rtt(self, s: int, ms: int) -> None:
+        if ms < 0:
+            return
+        ms = 65535 if ms > 65535 else ms
+        lat = self.latency[s]
+        self.latency[s] = ms if lat == 0 else (lat * 7 + ms) // 8
+
+    def allow(self, s: int, now: int) -> bool:
+        """Token bucket per neighbour: False when it is over its rate."""
+        el = diff(now, self.tok_t[s])
+        t = self.tokens[s]
+        if el > 0:
+            t += el * self.rate * TOKEN_SCALE // 1000
+            top = self.burst * TOKEN_SCALE
+            if t > top:
+                t = top
+            self.tok_t[s] = now
+        if t < TOKEN_SCALE:
+            self.tokens[s] = t
+            return False
+        self.tokens[s] = t - TOKEN_SCALE
+        return True
+
+    def adjust_rep(self, s: int, delta: int) -> None:
+        r = self.rep[s] + delta
+        self.rep[s] = 0 if r < 0 else (100 if r > 100 else r)
+
+    def expired(self, now: int, timeout_ms: int) -> "list[bytes]":
+        """Ids of peers silent for longer than ``timeout_ms``."""
+        out = []
+        for nid in self.by_id:
+            if diff(now, self.last_seen[self.by_id[nid]]) > timeout_ms:
+                out.append(nid)
+        return out
+
+    def snapshot(self, now: int) -> "list[dict[str, object]]":
+        """Per-peer state for status output (allocates; not for the hot path)."""
+        out = []  # type: list[dict[str, object]]
+        for nid in self.by_id:
+            s = self.by_id[nid]
+            out.append({
+                "id": nid.hex(),
+                "iface": self.iface[s],
+                "age_ms": diff(now, self.last_seen[s]),
+                "rx": self.rx[s],
+                "tx": self.tx[s],
+                "rssi": self.rssi[s],
+                "loss_pct": self.loss[s],
+                "latency_ms": self.latency[s],
+                "reputation": self.rep[s],
+                "role": ROLE_NAMES[self.role[s]] if self.role[s] < 4 else "relay",
+            })
+        return out

@@ -1,0 +1,106 @@
+"""The transmit queue: bounded, four priority classes, optional delays.
+
+Classes, most urgent first: GAME (game and consensus), CONTROL (heartbeats,
+acks, route control), DATA, BULK. A frame may carry a not-before deadline
+(for delay-and-cancel relaying) and a cancel key (its packet identity), so a
+relay scheduled on hearing a frame can be withdrawn when a neighbour relays it
+first. When the queue is full the newest frame of the least urgent class
+present is dropped (counted by the node).
+"""
+
+from .clock import diff
+
+P_GAME = 0
+P_CONTROL = 1
+P_DATA = 2
+P_BULK = 3
+PRIORITIES = 4
+
+
+class TxEntry:
+    __slots__ = ("prio", "iface", "addr", "frame", "due", "key")
+
+    def __init__(self, prio: int, iface: int, addr: "bytes | None",
+                 frame: "bytes | bytearray", due: "int | None", key: "bytes | None") -> None:
+        self.prio = prio
+        self.iface = iface
+        self.addr = addr
+        self.frame = frame
+        self.due = due
+        self.key = key
+
+
+class TxQueue:
+    __slots__ = ("cap", "entries")
+
+    def __init__(self, capacity: int) -> None:
+        self.cap = capacity
+        self.entries = []  # type: list[TxEntry]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def push(self, e: TxEntry) -> "TxEntry | None":
+        """Queue ``e``; returns the entry dropped to make room, if any."""
+        if len(self.entries) >= self.cap:
+            worst = -1
+            for i in range(len(self.entries)):
+                if worst < 0 or self.entries[i].prio >= self.entries[worst].prio:
+                    worst = i
+            if self.entries[worst].prio < e.prio:
+                return e
+            dropped = self.entries.pop(worst)
+            self.entries.append(e)
+            return dropped
+        self.entries.append(e)
+        return None
+
+    def cancel(self, key: bytes) -> int:
+        """Withdraw delayed entries with this key; returns how many."""
+        n = 0
+        i = 0
+        es = self.entries
+        while i < len(es):
+            if es[i].key == key and es[i].due is not None:
+                es.pop(i)
+                n += 1
+            else:
+                i += 1
+        return n
+
+    def has_key(self, key: bytes) -> bool:
+        for e in self.entries:
+            if e.key == key:
+                return True
+        return False
+
+    def pop_ready(self, now: int) -> "list[TxEntry]":
+        """Entries due by ``now``, most urgent class first, FIFO within a class."""
+        ready = []  # type: list[TxEntry]
+        keep = []
+        urgent = False
+        for e in self.entries:
+            if e.due is None or diff(now, e.due) >= 0:
+                ready.append(e)
+                urgent = urgent or e.prio < ready[0].prio
+            else:
+                keep.append(e)
+        self.entries = keep
+        if urgent:
+            # Bucket by class: MicroPython's sort is not stable, FIFO must hold.
+            out = []  # type: list[TxEntry]
+            for p in range(PRIORITIES):
+                for e in ready:
+                    if e.prio == p:
+                        out.append(e)
+            return out
+        return ready
+
+    def next_due(self, now: int) -> "int | None":
+        best = None  # type: int | None
+        for e in self.entries:
+            if e.due is None:
+                return now
+            if best is None or diff(e.due, best) < 0:
+                best = e.due
+        return best
