@@ -26,8 +26,8 @@ BOARDS_ENV = "BITMESH_BOARDS"
 
 RADIOS = ("espnow", "ble")
 LED_TYPES = ("gpio", "ws2812")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # The chips this toolkit knows, as esptool names them (CHIP_NAME, --chip).
 ESPTOOL_CHIPS = {
     "esp32": "ESP32",

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bitmesh.commands.flash",
     "bitmesh.commands.network",
     "bitmesh.commands.packet",
+    "bitmesh.commands.provision",
 ]
 
 

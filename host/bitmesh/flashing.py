@@ -172,11 +172,16 @@ def explain_failure(port: str, board: Board, result: RunResult) -> BitmeshError:
             f"no bootloader answered on {port}: check the USB cable (data, not charge-only), "
             "or hold BOOT while pressing RESET and retry"
         )
-    for line in reversed(out.splitlines()):
-        if "A fatal error occurred:" in line:
-            detail = line.split("A fatal error occurred:", 1)[1].strip()
+    lines = out.splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if "A fatal error occurred:" in lines[index]:
+            detail = lines[index].split("A fatal error occurred:", 1)[1].strip()
+            # esptool puts the OS's reason on the next line, in parentheses.
+            after = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            if after.startswith("("):
+                detail = f"{detail} {after}"
             return BitmeshError(f"esptool failed on {port}: {detail}")
-    last = next((ln.strip() for ln in reversed(out.splitlines()) if ln.strip()), "")
+    last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "")
     detail = f": {last}" if last else ""
     return BitmeshError(f"esptool failed on {port} (exit code {result.returncode}){detail}")
 

@@ -1,15 +1,9 @@
 """The inventory: every mesh network this machine knows, with keys and nodes.
 
 One JSON file, by default ``user_config_dir("bitmesh")/inventory.json``;
-``BITMESH_INVENTORY`` or an explicit path picks another. Layout::
-
-    {"bitmesh_inventory": 1,
-     "networks": {NAME: {"key": 64 hex, "channel": 1..13,
-                         "radio": {"espnow": bool, "ble": bool, "bitrate_bps": int},
-                         "created": ISO time,
-                         "nodes": {NAME: {"node_id": 16 hex, "role": str,
-                                          "port": str|null, "board": str|null,
-                                          "provisioned": ISO time, "secret": 64 hex}}}}}
+``BITMESH_INVENTORY`` or an explicit path picks another. Its layout is in
+docs/HOST.md, section "network": ``{"bitmesh_inventory": 1, "networks":
+{NAME: {"key", "channel", "radio", "created", "nodes": {NAME: {...}}}}}``.
 
 Contracts:
 
@@ -32,7 +26,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,10 +36,10 @@ from bitmesh.errors import UsageError
 INVENTORY_ENV = "BITMESH_INVENTORY"
 FORMAT_VERSION = 1
 EXPORT_VERSION = 1
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
-ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-_HEX16 = re.compile(r"^[0-9a-f]{16}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}\Z")
+ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}\Z")
+_HEX16 = re.compile(r"^[0-9a-f]{16}\Z")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 DEFAULT_BITRATE = 1_000_000
 
 
@@ -277,45 +271,21 @@ class Inventory:
         net.nodes[name] = node
         return node
 
-    def to_json(self) -> dict[str, Any]:
-        """The file's content as a JSON-ready dict."""
-        return {
-            "bitmesh_inventory": FORMAT_VERSION,
-            "networks": {
-                name: network_to_json(self.networks[name]) for name in sorted(self.networks)
-            },
-        }
-
     def save(self) -> None:
         """Write the whole inventory atomically with mode 0600."""
-        write_private(self.path, json.dumps(self.to_json(), indent=2) + "\n")
+        networks = {name: network_to_json(self.networks[name]) for name in sorted(self.networks)}
+        doc = {"bitmesh_inventory": FORMAT_VERSION, "networks": networks}
+        write_private(self.path, json.dumps(doc, indent=2) + "\n")
 
 
 def network_to_json(network: Network) -> dict[str, Any]:
-    """A network as stored in the inventory (without its name)."""
-    return {
-        **network.extra,
-        "key": network.key,
-        "channel": network.channel,
-        "radio": {
-            "espnow": network.radio.espnow,
-            "ble": network.radio.ble,
-            "bitrate_bps": network.radio.bitrate_bps,
-        },
-        "created": network.created,
-        "nodes": {
-            name: {
-                **node.extra,
-                "node_id": node.node_id,
-                "role": node.role,
-                "port": node.port,
-                "board": node.board,
-                "provisioned": node.provisioned,
-                "secret": node.secret,
-            }
-            for name, node in sorted(network.nodes.items())
-        },
+    """A network as stored in the inventory (without its name); extras first."""
+    body = {k: v for k, v in asdict(network).items() if k not in ("name", "extra", "nodes")}
+    body["nodes"] = {
+        name: {**node.extra, **{k: v for k, v in asdict(node).items() if k != "extra"}}
+        for name, node in sorted(network.nodes.items())
     }
+    return {**network.extra, **body}
 
 
 def export_network(network: Network) -> dict[str, Any]:

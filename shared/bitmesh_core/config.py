@@ -24,6 +24,26 @@ FIELDS = {
     "tx_queue_max": (64, 4, 1024),
     "events_max": (64, 4, 4096),
     "heartbeat_jitter_pct": (10, 0, 50),
+    # bitmesh router (docs/ROUTING.md)
+    "max_routes": (64, 4, 1024),
+    "route_paths": (3, 1, 4),
+    "route_stale_ms": (300000, 1000, 3600000),
+    "bcast_window_ms": (40, 0, 2000),
+    "bcast_cover": (2, 1, 4),
+    "pending_relays": (16, 2, 256),
+    "hop_ack_ms": (60, 5, 10000),
+    "hop_retries": (2, 0, 6),
+    "hop_pending": (16, 2, 256),
+    "hold_max": (16, 1, 256),
+    "hold_ms": (30000, 100, 600000),
+    "origin_rate_per_s": (10, 1, 10000),
+    "origin_rate_burst": (30, 1, 10000),
+    "origin_slots": (32, 4, 1024),
+    "msg_dedup": (64, 8, 1024),
+    "bitrate_bps": (1000000, 1000, 100000000),
+    "airtime_window_ms": (1000, 100, 60000),
+    "airtime_bulk_pct": (25, 1, 100),
+    "airtime_data_pct": (40, 1, 100),
 }
 
 ROLES = ("relay", "leaf", "gateway", "treasury")

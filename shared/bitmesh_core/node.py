@@ -218,7 +218,7 @@ class MeshNode:
     def _on_heartbeat(self, p: Packet, iface: int, rssi: int, now: int,
                       addr: "bytes | None") -> None:
         self.counters["heartbeats"] += 1
-        if p.ttl != p.ttl0 or addr is None:
+        if p.ttl != p.ttl0 or addr is None or len(addr) != 6:
             self.drop("bad_heartbeat")
             return
         s = self.peers.slot(p.src)

@@ -42,18 +42,6 @@ T_GAME = const(8)
 T_CONSENSUS = const(9)
 T_RECEIPT = const(10)
 
-TYPE_NAMES = {
-    T_HEARTBEAT: "heartbeat",
-    T_BROADCAST: "broadcast",
-    T_UNICAST: "unicast",
-    T_ACK: "ack",
-    T_ROUTE: "route",
-    T_FRAGMENT: "fragment",
-    T_DHT: "dht",
-    T_GAME: "game",
-    T_CONSENSUS: "consensus",
-    T_RECEIPT: "receipt",
-}
 
 # Header flags.
 F_DST = const(0x01)  # an 8-byte recipient follows src
@@ -63,14 +51,6 @@ F_SRC_ROUTE = const(0x08)  # TLV_SOURCE_ROUTE names the relays to follow
 F_BRIDGED = const(0x10)  # entered this mesh through a gateway; never bridge back
 F_URGENT = const(0x20)  # game/consensus priority class on every hop
 
-FLAG_NAMES = (
-    (F_DST, "dst"),
-    (F_ACK_REQ, "ack_req"),
-    (F_ROUTE_REC, "route_rec"),
-    (F_SRC_ROUTE, "src_route"),
-    (F_BRIDGED, "bridged"),
-    (F_URGENT, "urgent"),
-)
 
 # Body TLV types.
 TLV_PAYLOAD = const(0x01)  # application bytes
@@ -85,21 +65,6 @@ TLV_ROUTE_OP = const(0x09)  # route control: op code (1) + target node id (8)
 TLV_NEIGHBORS = const(0x0A)  # heartbeat: short ids of heard neighbours
 TLV_SOURCE_ROUTE = const(0x7E)  # short ids of relays to follow, in order
 TLV_ROUTE_RECORD = const(0x7F)  # short ids of relays so far, appended per hop
-
-TLV_NAMES = {
-    TLV_PAYLOAD: "payload",
-    TLV_APP: "app",
-    TLV_ROLE: "role",
-    TLV_BEACON: "beacon",
-    TLV_NAME: "name",
-    TLV_ACKED: "acked",
-    TLV_FRAG: "frag",
-    TLV_HOPS: "hops",
-    TLV_ROUTE_OP: "route_op",
-    TLV_NEIGHBORS: "neighbors",
-    TLV_SOURCE_ROUTE: "source_route",
-    TLV_ROUTE_RECORD: "route_record",
-}
 
 
 class DecodeError(Exception):

@@ -15,6 +15,9 @@ peers therefore refuses the newcomer rather than churning (counted).
 from array import array
 
 from .clock import diff
+from .keytable import KeyTable
+
+ADDR_LEN = 6  # link addresses are MAC-sized on every interface (ESP-NOW, BLE, sim)
 
 ROLE_CODES = {"relay": 0, "leaf": 1, "gateway": 2, "treasury": 3}
 ROLE_NAMES = ("relay", "leaf", "gateway", "treasury")
@@ -33,8 +36,8 @@ class PeerTable:
         self.cap = capacity
         self.rate = rate_per_s
         self.burst = burst
-        self.by_id = {}  # type: dict[bytes, int]
-        self.by_addr = {}  # type: dict[bytes, int]
+        self.by_id = KeyTable(capacity, 8)
+        self.by_addr = KeyTable(capacity, ADDR_LEN)
         self.ids = [b""] * capacity  # type: list[bytes]
         self.addr = [b""] * capacity  # type: list[bytes]
         self.iface = bytearray(capacity)
@@ -66,13 +69,10 @@ class PeerTable:
 
     def add(self, node_id: bytes, addr: bytes, iface: int, now: int) -> int:
         """Insert a neighbour; returns its slot, or -1 when the table refuses it."""
-        s = -1
+        if len(addr) != ADDR_LEN:
+            return -1
         if len(self.by_id) < self.cap:
-            used = set(self.by_id.values())
-            for i in range(self.cap):
-                if i not in used:
-                    s = i
-                    break
+            s = self.by_id.free_slot()
         else:
             s = self._victim(now)
             if s < 0:
@@ -101,8 +101,9 @@ class PeerTable:
     def _victim(self, now: int) -> int:
         best = -1
         best_age = -1
-        for s in self.by_id.values():
-            if self.rep[s] > REP_START:
+        used = self.by_id.used
+        for s in range(self.cap):
+            if not used[s] or self.rep[s] > REP_START:
                 continue
             age = diff(now, self.last_seen[s])
             if age > best_age:
@@ -115,16 +116,19 @@ class PeerTable:
         if s >= 0:
             a = self.addr[s]
             if self.by_addr.get(a) == s:
-                del self.by_addr[a]
+                self.by_addr.pop(a)
             self.ids[s] = b""
             self.addr[s] = b""
 
     def relink(self, s: int, addr: bytes, iface: int) -> None:
         """A known peer was heard at a new link address or interface."""
         old = self.addr[s]
-        if old != addr:
+        if old != addr and len(addr) == ADDR_LEN:
             if self.by_addr.get(old) == s:
-                del self.by_addr[old]
+                self.by_addr.pop(old)
+            other = self.by_addr.get(addr)
+            if other >= 0:  # the address moved to this peer: unmap the stale owner
+                self.by_addr.pop(addr)
             self.by_addr[addr] = s
             self.addr[s] = addr
         self.iface[s] = iface
@@ -181,9 +185,10 @@ class PeerTable:
     def expired(self, now: int, timeout_ms: int) -> "list[bytes]":
         """Ids of peers silent for longer than ``timeout_ms``."""
         out = []
-        for nid in self.by_id:
-            if diff(now, self.last_seen[self.by_id[nid]]) > timeout_ms:
-                out.append(nid)
+        used = self.by_id.used
+        for s in range(self.cap):
+            if used[s] and diff(now, self.last_seen[s]) > timeout_ms:
+                out.append(self.ids[s])
         return out
 
     def snapshot(self, now: int) -> "list[dict[str, object]]":

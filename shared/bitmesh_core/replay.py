@@ -15,6 +15,7 @@ forgotten origin is accepted once as new).
 from array import array
 
 from .clock import diff
+from .keytable import KeyTable
 
 WINDOW = 64
 
@@ -24,7 +25,7 @@ class ReplayGuard:
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
-        self.slots = {}  # type: dict[bytes, int]
+        self.slots = KeyTable(capacity, 8)
         self.top = array("I", bytes(4 * capacity))
         self.bits = bytearray(8 * capacity)  # 64-bit window per origin
         self.heard = array("i", bytes(4 * capacity))
@@ -35,7 +36,7 @@ class ReplayGuard:
     def check(self, src: bytes, seq: int, now: int) -> bool:
         """Record (src, seq); False when it is a replay or too old."""
         s = self.slots.get(src)
-        if s is None:
+        if s < 0:
             s = self._claim(src)
             self.top[s] = seq
             self._clear(s)
@@ -60,29 +61,19 @@ class ReplayGuard:
         return True
 
     def forget(self, src: bytes) -> None:
-        self.slots.pop(src, None)
+        self.slots.pop(src)
 
     def _claim(self, src: bytes) -> int:
-        if len(self.slots) < self.cap:
-            used = set(self.slots.values())
-            for i in range(self.cap):
-                if i not in used:
-                    self.slots[src] = i
-                    return i
-        # Evict the origin heard from least recently.
-        old = None
-        olds = 0
-        ref = 0
-        for k in self.slots:
-            i = self.slots[k]
-            if old is None or diff(self.heard[i], ref) < 0:
-                old = k
-                olds = i
-                ref = self.heard[i]
-        if old is not None:
-            del self.slots[old]
-        self.slots[src] = olds
-        return olds
+        s = self.slots.free_slot()
+        if s < 0:
+            # Evict the origin heard from least recently.
+            s = 0
+            for i in range(self.cap):  # every slot is in use here
+                if diff(self.heard[i], self.heard[s]) < 0:
+                    s = i
+            self.slots.pop(self.slots.key_at(s))
+        self.slots[src] = s
+        return s
 
     def _clear(self, s: int) -> None:
         o = s * 8

@@ -68,19 +68,27 @@ class TxQueue:
                 i += 1
         return n
 
+    def held(self, limit: int) -> bool:
+        """True when some entry waits only because its class exceeds ``limit``."""
+        for e in self.entries:
+            if e.prio > limit:
+                return True
+        return False
+
     def has_key(self, key: bytes) -> bool:
         for e in self.entries:
             if e.key == key:
                 return True
         return False
 
-    def pop_ready(self, now: int) -> "list[TxEntry]":
-        """Entries due by ``now``, most urgent class first, FIFO within a class."""
+    def pop_ready(self, now: int, limit: int = PRIORITIES - 1) -> "list[TxEntry]":
+        """Entries due by ``now``, most urgent class first, FIFO within a class.
+        Classes less urgent than ``limit`` (the airtime budget) stay queued."""
         ready = []  # type: list[TxEntry]
         keep = []
         urgent = False
         for e in self.entries:
-            if e.due is None or diff(now, e.due) >= 0:
+            if e.prio <= limit and (e.due is None or diff(now, e.due) >= 0):
                 ready.append(e)
                 urgent = urgent or e.prio < ready[0].prio
             else:
@@ -96,9 +104,12 @@ class TxQueue:
             return out
         return ready
 
-    def next_due(self, now: int) -> "int | None":
+    def next_due(self, now: int, limit: int = PRIORITIES - 1) -> "int | None":
+        """Earliest deadline among classes up to ``limit`` (None: nothing)."""
         best = None  # type: int | None
         for e in self.entries:
+            if e.prio > limit:
+                continue
             if e.due is None:
                 return now
             if best is None or diff(e.due, best) < 0:

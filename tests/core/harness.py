@@ -13,6 +13,11 @@ from bitmesh_core.node import MeshNode
 
 KEY = bytes(range(32))
 
+# Small tables so a dozen nodes fit in one board-sized MicroPython heap; the
+# full-size single-node budget is checked separately (tests/mpy/budget.py).
+SMALL_TABLES = {"dedup_capacity": 128, "max_peers": 16, "replay_senders": 32,
+                "tx_queue_max": 32, "events_max": 64}
+
 
 def make_identity(i: int) -> Identity:
     return Identity.from_secret(bytes([i & 0xFF, (i >> 8) & 0xFF]) + bytes(30))
@@ -28,7 +33,9 @@ class Mesh:
         self.rng = SeededRng(seed)
         self.now = start_ms
         self.step_ms = step_ms
-        self.config = config or {}
+        cfg = dict(SMALL_TABLES)
+        cfg.update(config or {})
+        self.config = cfg
         self.addr = [bytes([2, 0, 0, 0, i >> 8, i & 0xFF]) for i in range(n)]
         self.alive = [True] * n
         self.boots = [0] * n

@@ -98,9 +98,10 @@ def flash_cmd(
         if not as_json:
             click.echo(message, err=True)
 
+    # The port is checked first: a typo should not cost a download.
+    flashing.check_port(port)
     if firmware is None:
         image_path = flashing.fetch_image(board.image, image_path.parent, progress=not as_json)
-    flashing.check_port(port)
 
     obj = ctx.find_object(dict)
     runner = obj.get(RUNNER_KEY) if obj else None

@@ -1,0 +1,216 @@
+"""Provisioning: a node identity, its ``/config.json`` and its inventory record.
+
+Order of work, so that nothing is half done:
+
+1. Everything is validated before the board is touched: the node name, the
+   role, the network (it must exist in the inventory), the node name being
+   free (unless ``force``), the board file and the radios.
+2. The config is written to ``/config.json.tmp``, its SHA-256 is checked *on
+   the board*, and only then is it renamed over ``/config.json``. A reset at
+   any point leaves either the old config or the new one, never a torn file
+   (LittleFS and POSIX rename replace atomically; on FAT MicroPython removes
+   the old file first, so a firmware should fall back to ``config.json.tmp``
+   when ``config.json`` is missing).
+3. The node is recorded in the inventory (under its lock) once the board
+   holds the config.
+
+The config layout (docs/FIRMWARE.md is the reference)::
+
+    {"name": str, "role": str,
+     "network": {"name": str, "key": 64 hex, "channel": 1..13},
+     "node_secret": 64 hex,
+     "radios": {"espnow": bool, "ble": bool},
+     "led_pin": int | null, "led_type": "gpio" | "ws2812" | null,
+     "node": {}}                      # NodeConfig overrides
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bitmesh_core.identity import node_id_from_secret
+
+from bitmesh.boards import Board, load_board
+from bitmesh.errors import BitmeshError, UsageError
+from bitmesh.inventory import Inventory, Network, check_name
+from bitmesh.replconn import BoardRepl
+
+ROLES = ("relay", "leaf", "gateway", "treasury")
+RADIOS = ("espnow", "ble")
+CONFIG_PATH = "/config.json"
+TMP_PATH = "/config.json.tmp"
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise UsageError(f"bad role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def parse_radios(text: str | None, network: Network, board: Board | None) -> dict[str, bool]:
+    """Radios the node turns on: ``--radios`` if given, else the network's
+    settings, always limited to what the board supports."""
+    if text is None:
+        wanted = {"espnow": network.radio.espnow, "ble": network.radio.ble}
+    else:
+        names = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [x for x in names if x not in RADIOS]
+        if bad or not names:
+            raise UsageError(
+                f"bad --radios {text!r}: give a comma-separated list of {', '.join(RADIOS)}"
+            )
+        wanted = {r: r in names for r in RADIOS}
+    if board is not None:
+        missing = [r for r in RADIOS if wanted[r] and r not in board.radios]
+        if text is not None and missing:
+            raise UsageError(f"board {board.name} has no {', '.join(missing)} radio")
+        wanted = {r: wanted[r] and r in board.radios for r in RADIOS}
+    if not any(wanted.values()):
+        raise UsageError("at least one radio (espnow or ble) must be on")
+    return wanted
+
+
+def build_config(
+    name: str,
+    role: str,
+    network: Network,
+    secret: bytes,
+    radios: dict[str, bool],
+    board: Board | None,
+) -> dict[str, Any]:
+    """The ``/config.json`` document for one node."""
+    return {
+        "name": name,
+        "role": role,
+        "network": {"name": network.name, "key": network.key, "channel": network.channel},
+        "node_secret": secret.hex(),
+        "radios": dict(radios),
+        "led_pin": board.led_pin if board is not None else None,
+        "led_type": board.led_type if board is not None else None,
+        "node": {},
+    }
+
+
+def config_bytes(config: dict[str, Any]) -> bytes:
+    return (json.dumps(config, separators=(",", ":"), sort_keys=True) + "\n").encode()
+
+
+_HASH_CODE = """import hashlib,binascii
+try:
+ _f=open(%r,'rb')
+except OSError:
+ print('null')
+else:
+ _h=hashlib.sha256()
+ while True:
+  _b=_f.read(512)
+  if not _b: break
+  _h.update(_b)
+ _f.close()
+ print('"'+binascii.hexlify(_h.digest()).decode()+'"')
+"""
+
+# Relative names after chdir('/'): VfsPosix (virtual boards) mishandles
+# absolute paths in rename.
+_RENAME_CODE = "import os\nos.chdir('/')\nos.rename('config.json.tmp','config.json')\nprint(1)"
+
+
+def board_sha256(repl: BoardRepl, path: str) -> str | None:
+    """The SHA-256 (hex) of ``path`` computed on the board, None if absent."""
+    value = repl.exec_json(_HASH_CODE % path)
+    return value if isinstance(value, str) else None
+
+
+def write_config_atomically(
+    repl: BoardRepl, data: bytes, after_tmp: Callable[[], None] | None = None
+) -> None:
+    """Write ``data`` as ``/config.json``: temp file, on-board hash check, rename.
+
+    ``after_tmp`` runs between the verified temp write and the rename (tests
+    use it to kill the board at the worst moment).
+    """
+    want = hashlib.sha256(data).hexdigest()
+    repl.write_file(TMP_PATH, data)
+    if board_sha256(repl, TMP_PATH) != want:
+        raise BitmeshError(
+            f"board on {repl.port}: {TMP_PATH} did not read back as written; "
+            "the old config is untouched"
+        )
+    if after_tmp is not None:
+        after_tmp()
+    repl.exec(_RENAME_CODE)
+    if board_sha256(repl, CONFIG_PATH) != want:
+        raise BitmeshError(f"board on {repl.port}: {CONFIG_PATH} is not what was written")
+
+
+def read_board_config(repl: BoardRepl) -> dict[str, Any] | None:
+    """The board's current config, or None if it has none or it is unreadable."""
+    raw = repl.read_file(CONFIG_PATH)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def provision(
+    port: str,
+    name: str,
+    network_name: str,
+    role: str = "relay",
+    board_name: str | None = None,
+    inventory_path: Path | None = None,
+    radios: str | None = None,
+    force: bool = False,
+    reset: bool = True,
+    timeout: float = 8.0,
+    after_tmp: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Provision the board on ``port``; return what was done (for ``--json``)."""
+    check_name(name, "node")
+    check_role(role)
+    inv = Inventory.load(inventory_path)
+    network = inv.network(network_name)
+    if name in network.nodes and not force:
+        raise UsageError(
+            f"node {name!r} already exists in network {network_name!r}; "
+            "use --force to provision it again with a new identity"
+        )
+    board = load_board(board_name) if board_name else None
+    wanted = parse_radios(radios, network, board)
+
+    secret = secrets.token_bytes(32)
+    node_id = node_id_from_secret(secret)
+    config = build_config(name, role, network, secret, wanted, board)
+    data = config_bytes(config)
+
+    with BoardRepl(port, timeout=timeout) as repl:
+        previous = read_board_config(repl)
+        write_config_atomically(repl, data, after_tmp)
+        if reset:
+            repl.soft_reset()
+
+    with Inventory.locked(inv.path) as locked:
+        locked.add_node(
+            network_name, name, node_id, secret, role, port, board_name, replace=force
+        )
+    return {
+        "ok": True,
+        "port": port,
+        "name": name,
+        "node_id": node_id.hex(),
+        "network": network_name,
+        "role": role,
+        "board": board_name,
+        "radios": wanted,
+        "inventory": str(inv.path),
+        "replaced_config": previous.get("name") if previous else None,
+        "reset": reset,
+    }

@@ -1,0 +1,112 @@
+"""Anti-cheat: detect misbehaving players, keep evidence, lower reputation.
+
+Each detection yields an :class:`Accusation` holding *evidence*: the signed
+messages that prove it where a proof exists (bad reveal: the signed commit and
+the signed reveal; double commit: two signed commits; replay: a newer-signed
+message for an older round; forge: a message in another player's name signed by
+the sender), or the local observation where none can exist (withheld reveal:
+the round, the deadline and the commitment it never opened; flooding: the count).
+The accused seat forfeits (session.py) and its reputation drops, in the
+core-wide :class:`Reputation` map (game admission and routers read it as
+``node.reputation``) and, when it is a direct neighbour, in the peer table.
+
+What cannot be attributed is never accused: a frame whose move signature does
+not verify under the key of its claimed author or of its frame source was sent
+by someone who holds no key of either, so it is dropped and counted only.
+"""
+
+from ..compat import const
+from ..clock import diff
+
+REP_START = const(50)
+# Reputation penalty per kind of cheat (the peer table takes the same delta).
+PENALTY = {"bad_reveal": 30, "withhold_reveal": 20, "replay": 25, "forge": 40,
+           "double_commit": 30, "flooding": 20}
+
+
+class Reputation:
+    """Core-wide reputation by node id, 0..100, bounded by ``cap`` entries.
+
+    Unknown ids score REP_START. When full, the entry closest to REP_START is
+    forgotten first, so bad (and good) records survive longest.
+    """
+
+    __slots__ = ("cap", "score")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.score = {}  # type: dict[bytes, int]
+
+    def get(self, node_id: bytes) -> int:
+        return self.score.get(node_id, REP_START)
+
+    def adjust(self, node_id: bytes, delta: int) -> int:
+        r = self.get(node_id) + delta
+        r = 0 if r < 0 else (100 if r > 100 else r)
+        if node_id not in self.score and len(self.score) >= self.cap:
+            victim = b""
+            best = 1000
+            for k in self.score:
+                d = abs(self.score[k] - REP_START)
+                if d < best:
+                    best = d
+                    victim = k
+            del self.score[victim]
+        self.score[node_id] = r
+        return r
+
+    def admits(self, node_id: bytes, threshold: int) -> bool:
+        return self.get(node_id) >= threshold
+
+
+class Accusation:
+    __slots__ = ("player", "kind", "rnd", "evidence")
+
+    def __init__(self, player: bytes, kind: str, rnd: int, evidence: "list[bytes]") -> None:
+        self.player = player
+        self.kind = kind
+        self.rnd = rnd
+        self.evidence = evidence
+
+    def to_dict(self) -> "dict[str, object]":
+        return {"player": self.player.hex(), "cheat": self.kind, "round": self.rnd,
+                "evidence": [e.hex() for e in self.evidence]}
+
+
+class SeatGuard:
+    """Per-seat bookkeeping for replay and flooding checks."""
+
+    __slots__ = ("hi_mseq", "hi_round", "hi_raw", "tokens", "tok_t")
+
+    def __init__(self, burst: int, now: int) -> None:
+        self.hi_mseq = -1
+        self.hi_round = -1
+        self.hi_raw = b""
+        self.tokens = burst
+        self.tok_t = now
+
+    def replay(self, mseq: int, rnd: int, raw: bytes) -> "bytes | None":
+        """Track the newest signed message. Returns the earlier message proving
+        a replay when this one is newer-signed but for an older round; an
+        honest player signs its moves in round order and resends old ones
+        byte for byte (same mseq)."""
+        if mseq > self.hi_mseq:
+            if rnd < self.hi_round:
+                return self.hi_raw
+            self.hi_mseq = mseq
+            self.hi_round = rnd
+            self.hi_raw = raw
+        return None
+
+    def flood(self, now: int, rate_per_s: int, burst: int) -> bool:
+        """Token bucket over the seat's signed messages: True when over."""
+        el = diff(now, self.tok_t)
+        if el > 0:
+            add = el * rate_per_s // 1000
+            if add:
+                self.tokens = min(burst, self.tokens + add)
+                self.tok_t = now
+        if self.tokens <= 0:
+            return True
+        self.tokens -= 1
+        return False

@@ -1,0 +1,143 @@
+"""A fixed-memory map from short byte keys (node ids, link addresses) to slots.
+
+A dict grows by reallocating one contiguous block, which fails on a
+fragmented 110 KB board heap long before the heap is full. This table is
+allocated once: ``keylen * capacity`` key bytes, a used flag per slot and an
+open-addressed index (linear probing, backward-shift deletion) of 16-bit slot
+numbers. It offers the small dict-like surface the core uses (``get``,
+``[]``, ``in``, ``len``, iteration over keys, ``pop``); keys are stored at
+their value's slot, so values are slot numbers ``0 <= v < capacity``.
+"""
+
+from array import array
+
+from .compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Iterator
+
+
+class KeyTable:
+    __slots__ = ("cap", "klen", "keys", "used", "index", "mask", "n")
+
+    def __init__(self, capacity: int, keylen: int) -> None:
+        self.cap = capacity
+        self.klen = keylen
+        self.keys = bytearray(keylen * capacity)
+        self.used = bytearray(capacity)
+        size = 4
+        while size < 2 * capacity:
+            size <<= 1
+        self.index = array("H", bytes(2 * size))  # slot + 1; 0 = empty
+        self.mask = size - 1
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _home(self, buf: "bytes | bytearray", off: int) -> int:
+        k = self.klen
+        return ((buf[off + k - 1] << 8) ^ buf[off + k - 2] ^ (buf[off] << 4)) & self.mask
+
+    def _pos(self, key: "bytes | bytearray") -> int:
+        """Index position of ``key``, or -1 - (the empty position ending the probe)."""
+        if len(key) != self.klen:
+            return -1 - 0x7FFF
+        idx = self.index
+        keys = self.keys
+        kl = self.klen
+        j = self._home(key, 0)
+        while True:
+            s = idx[j]
+            if s == 0:
+                return -1 - j
+            o = (s - 1) * kl
+            i = 0
+            while i < kl and keys[o + i] == key[i]:
+                i += 1
+            if i == kl:
+                return j
+            j = (j + 1) & self.mask
+
+    def get(self, key: "bytes | bytearray | None", default: int = -1) -> int:
+        if key is None:
+            return default
+        j = self._pos(key)
+        return self.index[j] - 1 if j >= 0 else default
+
+    def __contains__(self, key: bytes) -> bool:
+        return self._pos(key) >= 0
+
+    def __getitem__(self, key: bytes) -> int:
+        j = self._pos(key)
+        if j < 0:
+            raise KeyError(key)
+        return self.index[j] - 1
+
+    def __setitem__(self, key: bytes, slot: int) -> None:
+        """Map ``key`` to ``slot`` (which must be free or already ``key``'s)."""
+        j = self._pos(key)
+        if j == -1 - 0x7FFF:
+            raise ValueError("key length")
+        if j >= 0:
+            old = self.index[j] - 1
+            if old == slot:
+                return
+            self._unlink(j)
+            self.used[old] = 0
+            self.n -= 1
+            j = self._pos(key)
+        o = slot * self.klen
+        self.keys[o : o + self.klen] = key
+        self.used[slot] = 1
+        self.index[-1 - j] = slot + 1
+        self.n += 1
+
+    def pop(self, key: bytes, default: int = -1) -> int:
+        j = self._pos(key)
+        if j < 0:
+            return default
+        s = self.index[j] - 1
+        self._unlink(j)
+        self.used[s] = 0
+        self.n -= 1
+        return s
+
+    def free_slot(self) -> int:
+        """A slot no key occupies, or -1 when full."""
+        u = self.used
+        for i in range(self.cap):
+            if not u[i]:
+                return i
+        return -1
+
+    def key_at(self, slot: int) -> bytes:
+        o = slot * self.klen
+        return bytes(self.keys[o : o + self.klen])
+
+    def values(self) -> "list[int]":
+        return [i for i in range(self.cap) if self.used[i]]
+
+    def __iter__(self) -> "Iterator[bytes]":
+        for i in range(self.cap):
+            if self.used[i]:
+                yield self.key_at(i)
+
+    def _unlink(self, j: int) -> None:
+        idx = self.index
+        mask = self.mask
+        i = j
+        while True:
+            idx[i] = 0
+            k = i
+            while True:
+                k = (k + 1) & mask
+                s = idx[k]
+                if s == 0:
+                    return
+                h = self._home(self.keys, (s - 1) * self.klen)
+                if (i <= k and i < h <= k) or (i > k and (h > i or h <= k)):
+                    continue
+                break
+            idx[i] = idx[k]
+            i = k

@@ -1,0 +1,252 @@
+"""The routing table: several scored source paths per destination, bounded.
+
+A *path* is the concatenated 4-byte short ids of the relays between this node
+and the destination, in order (``b""`` for a direct neighbour). Each
+destination keeps up to ``route_paths`` paths, each with:
+
+- ``rel``: reliability 0..100, an EWMA moved by evidence (hop/link acks,
+  end-to-end acks, route errors), starting at 60 (verified) or 40 (guessed);
+- ``t``: when the path was last learned or confirmed (freshness);
+- ``ver``: 1 when the path was proven in the forward direction (a route reply
+  carried the record of a frame that travelled it), 0 when it is a guess (the
+  reverse of a record, only valid on symmetric links).
+
+Score = rel + 25 * ver - 10 * hops - freshness penalty. Paths older than
+``route_stale_ms`` are dropped. Storage is fixed arrays indexed by
+``slot * K + k``; only the destination index is a dict.
+"""
+
+from array import array
+
+from .clock import diff
+
+REL_VERIFIED = 60
+REL_GUESS = 40
+REL_DROP = 15  # a path whose reliability falls below this is forgotten
+
+
+class RouteTable:
+    __slots__ = ("cap", "k", "stale", "by_id", "ids", "paths", "rel", "t", "ver", "nfree")
+
+    def __init__(self, capacity: int, paths: int, stale_ms: int) -> None:
+        self.cap = capacity
+        self.k = paths
+        self.stale = stale_ms
+        self.by_id = {}  # type: dict[bytes, int]
+        self.ids = [b""] * capacity  # type: list[bytes]
+        self.paths = [None] * (capacity * paths)  # type: list[bytes | None]
+        self.rel = bytearray(capacity * paths)
+        self.t = array("i", bytes(4 * capacity * paths))
+        self.ver = bytearray(capacity * paths)
+        self.nfree = capacity
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def _slot(self, dst: bytes, now: int) -> int:
+        s = self.by_id.get(dst, -1)
+        if s >= 0:
+            return s
+        if len(self.by_id) >= self.cap:
+            s = self._victim(now)
+            self.forget(self.ids[s])
+        ids = self.ids
+        for i in range(self.cap):
+            if not ids[i]:
+                s = i
+                break
+        self.by_id[dst] = s
+        ids[s] = dst
+        return s
+
+    def _victim(self, now: int) -> int:
+        """The destination whose freshest path is oldest."""
+        best = 0
+        best_age = -1
+        k = self.k
+        for s in self.by_id.values():
+            age = 0x7FFFFFFF
+            for j in range(s * k, s * k + k):
+                if self.paths[j] is not None:
+                    a = diff(now, self.t[j])
+                    if a < age:
+                        age = a
+            if age > best_age:
+                best = s
+                best_age = age
+        return best
+
+    def forget(self, dst: bytes) -> None:
+        s = self.by_id.pop(dst, -1)
+        if s < 0:
+            return
+        self.ids[s] = b""
+        for j in range(s * self.k, s * self.k + self.k):
+            self.paths[j] = None
+
+    def learn(self, dst: bytes, path: bytes, verified: bool, now: int) -> bool:
+        """Record ``path`` to ``dst``. Returns True when ``dst`` had no path."""
+        s = self._slot(dst, now)
+        k = self.k
+        empty = -1
+        worst = -1
+        worst_score = 1 << 20
+        had = False
+        for j in range(s * k, s * k + k):
+            pj = self.paths[j]
+            if pj is None:
+                if empty < 0:
+                    empty = j
+                continue
+            had = True
+            if pj == path:
+                self.t[j] = now
+                if verified and not self.ver[j]:
+                    self.ver[j] = 1
+                    if self.rel[j] < REL_VERIFIED:
+                        self.rel[j] = REL_VERIFIED
+                return False
+            sc = self._score(j, now)
+            if sc < worst_score:
+                worst = j
+                worst_score = sc
+        j = empty
+        if j < 0:
+            # Replace the worst path only when the newcomer would outscore it.
+            new_score = (REL_VERIFIED + 25 if verified else REL_GUESS) - 10 * (len(path) >> 2)
+            if new_score <= worst_score:
+                return False
+            j = worst
+        self.paths[j] = path
+        self.t[j] = now
+        self.ver[j] = 1 if verified else 0
+        self.rel[j] = REL_VERIFIED if verified else REL_GUESS
+        return not had
+
+    def _score(self, j: int, now: int) -> int:
+        age = diff(now, self.t[j])
+        p = self.paths[j]
+        hops = len(p) >> 2 if p is not None else 16
+        return self.rel[j] + 25 * self.ver[j] - 10 * hops - age * 20 // self.stale
+
+    def best(self, dst: bytes, now: int, avoid: "object" = None) -> "bytes | None":
+        """The best fresh path to ``dst`` or None. ``avoid(short) -> penalty``
+        lets the caller weigh first hops by reputation."""
+        s = self.by_id.get(dst, -1)
+        if s < 0:
+            return None
+        k = self.k
+        best = None  # type: bytes | None
+        best_sc = -(1 << 20)
+        alive = False
+        for j in range(s * k, s * k + k):
+            pj = self.paths[j]
+            if pj is None:
+                continue
+            if diff(now, self.t[j]) > self.stale:
+                self.paths[j] = None
+                continue
+            alive = True
+            sc = self._score(j, now)
+            if avoid is not None:
+                sc -= avoid(pj[:4] if pj else dst[:4])  # type: ignore[operator]
+            if sc > best_sc:
+                best = pj
+                best_sc = sc
+        if not alive:
+            self.forget(dst)
+        return best
+
+    def has(self, dst: bytes, now: int) -> bool:
+        return self.best(dst, now) is not None
+
+    def _find(self, dst: bytes, path: bytes) -> int:
+        s = self.by_id.get(dst, -1)
+        if s < 0:
+            return -1
+        for j in range(s * self.k, s * self.k + self.k):
+            if self.paths[j] == path:
+                return j
+        return -1
+
+    def success(self, dst: bytes, path: bytes, now: int) -> None:
+        """Evidence the path delivered: reliability up, freshness renewed."""
+        j = self._find(dst, path)
+        if j >= 0:
+            self.rel[j] = min(100, self.rel[j] + (100 - self.rel[j]) // 4 + 1)
+            self.t[j] = now
+
+    def fail(self, dst: bytes, path: bytes) -> None:
+        """Evidence the path failed; a path that keeps failing is forgotten."""
+        j = self._find(dst, path)
+        if j < 0:
+            return
+        r = self.rel[j] // 2
+        if r < REL_DROP:
+            self.paths[j] = None
+            s = j // self.k
+            for i in range(s * self.k, s * self.k + self.k):
+                if self.paths[i] is not None:
+                    return
+            self.forget(self.ids[s])
+        else:
+            self.rel[j] = r
+
+    def remove_via(self, short: bytes, node_id: bytes) -> "list[bytes]":
+        """Drop every path through relay ``short`` (and the routes to
+        ``node_id`` itself). Returns destinations left without any path."""
+        out = []
+        for dst in list(self.by_id):
+            if dst == node_id:
+                self.forget(dst)
+                out.append(dst)
+                continue
+            s = self.by_id[dst]
+            left = 0
+            for j in range(s * self.k, s * self.k + self.k):
+                pj = self.paths[j]
+                if pj is None:
+                    continue
+                if _contains(pj, short):
+                    self.paths[j] = None
+                else:
+                    left += 1
+            if not left:
+                self.forget(dst)
+                out.append(dst)
+        return out
+
+    def expire(self, now: int) -> "list[bytes]":
+        """Drop stale paths; returns destinations left without any path."""
+        out = []
+        for dst in list(self.by_id):
+            if self.best(dst, now) is None:
+                out.append(dst)
+        return out
+
+    def snapshot(self, now: int) -> "list[dict[str, object]]":
+        out = []  # type: list[dict[str, object]]
+        for dst in self.by_id:
+            s = self.by_id[dst]
+            for j in range(s * self.k, s * self.k + self.k):
+                pj = self.paths[j]
+                if pj is not None:
+                    out.append({"dst": dst.hex(), "path": pj.hex(), "rel": self.rel[j],
+                                "verified": self.ver[j], "age_ms": diff(now, self.t[j])})
+        return out
+
+
+def _contains(path: bytes, short: bytes) -> bool:
+    for i in range(0, len(path), 4):
+        if path[i:i + 4] == short:
+            return True
+    return False
+
+
+def reverse_path(rec: bytes) -> bytes:
+    """The relays of a route record in the opposite order."""
+    out = bytearray(len(rec))
+    n = len(rec)
+    for i in range(0, n, 4):
+        out[n - i - 4:n - i] = rec[i:i + 4]
+    return bytes(out)
