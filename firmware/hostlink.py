@@ -93,6 +93,7 @@ class HostLink:
         self.tx_dropped = 0
         self.last_warn = 0
         self.min_level = 1
+        self.mirror = None  # type: object  # e.g. BLERadio.send_host for BLE hosts
 
     def _write(self, s: str) -> None:
         try:
@@ -114,9 +115,16 @@ class HostLink:
 
     def send(self, obj: "dict[str, object]") -> None:
         try:
-            self._write(encode(obj))
+            line = encode(obj)
         except (TypeError, ValueError):
             self.tx_dropped += 1
+            return
+        self._write(line)
+        if self.mirror is not None:
+            try:
+                self.mirror(line.encode() + b"\n")  # type: ignore[operator]
+            except Exception:  # noqa: BLE001
+                self.tx_dropped += 1
 
     def reply(self, req: "dict[str, object]", ok: bool = True, error: "str | None" = None,
               **fields: object) -> None:

@@ -22,7 +22,10 @@ COMMAND_MODULES = [
     "bitmesh.commands.flash",
     "bitmesh.commands.network",
     "bitmesh.commands.packet",
+    "bitmesh.commands.bench",
+    "bitmesh.commands.demo",
     "bitmesh.commands.provision",
+    "bitmesh.commands.deploy",
 ]
 
 

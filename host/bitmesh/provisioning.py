@@ -8,9 +8,9 @@ Order of work, so that nothing is half done:
 2. The config is written to ``/config.json.tmp``, its SHA-256 is checked *on
    the board*, and only then is it renamed over ``/config.json``. A reset at
    any point leaves either the old config or the new one, never a torn file
-   (LittleFS and POSIX rename replace atomically; on FAT MicroPython removes
-   the old file first, so a firmware should fall back to ``config.json.tmp``
-   when ``config.json`` is missing).
+   (LittleFS and POSIX rename replace atomically; FAT refuses to rename over
+   a file, so there the old one is removed first and the firmware's loader,
+   firmware/fwconfig.py, falls back to ``config.json.tmp``).
 3. The node is recorded in the inventory (under its lock) once the board
    holds the config.
 
@@ -21,7 +21,7 @@ The config layout (docs/FIRMWARE.md is the reference)::
      "node_secret": 64 hex,
      "radios": {"espnow": bool, "ble": bool},
      "led_pin": int | null, "led_type": "gpio" | "ws2812" | null,
-     "node": {}}                      # NodeConfig overrides
+     "board": str | null, "node": {}}                      # NodeConfig overrides
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bitmesh_core.config import ROLES
 from bitmesh_core.identity import node_id_from_secret
 
 from bitmesh.boards import Board, load_board
@@ -40,7 +41,6 @@ from bitmesh.errors import BitmeshError, UsageError
 from bitmesh.inventory import Inventory, Network, check_name
 from bitmesh.replconn import BoardRepl
 
-ROLES = ("relay", "leaf", "gateway", "treasury")
 RADIOS = ("espnow", "ble")
 CONFIG_PATH = "/config.json"
 TMP_PATH = "/config.json.tmp"
@@ -92,6 +92,7 @@ def build_config(
         "radios": dict(radios),
         "led_pin": board.led_pin if board is not None else None,
         "led_type": board.led_type if board is not None else None,
+        "board": board.name if board is not None else None,
         "node": {},
     }
 
@@ -117,7 +118,16 @@ else:
 
 # Relative names after chdir('/'): VfsPosix (virtual boards) mishandles
 # absolute paths in rename.
-_RENAME_CODE = "import os\nos.chdir('/')\nos.rename('config.json.tmp','config.json')\nprint(1)"
+# FAT refuses to rename over a file: remove the old one first there (the
+# firmware's loader falls back to config.json.tmp if a reset hits in between).
+_RENAME_CODE = """import os
+os.chdir('/')
+try:
+ os.rename('config.json.tmp','config.json')
+except OSError:
+ os.remove('config.json')
+ os.rename('config.json.tmp','config.json')
+"""
 
 
 def board_sha256(repl: BoardRepl, path: str) -> str | None:

@@ -101,7 +101,11 @@ class BoardRepl:
         quiet = io.StringIO()
         try:
             with contextlib.redirect_stdout(quiet):
-                self.transport = SerialTransport(self.port, exclusive=True)
+                # A read timeout: on a pty mpremote reads without polling first, and
+                # a board that never answers would block forever.
+                self.transport = SerialTransport(
+                    self.port, exclusive=True, timeout=min(2.0, self.timeout)
+                )
         except (TransportError, OSError) as exc:
             raise port_error(self.port, exc) from None
         try:

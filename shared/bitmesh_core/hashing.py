@@ -22,7 +22,7 @@ _SEED_B = 0x2545F491
 _M32 = 0xFFFFFFFF
 
 
-def hash64_into_py(data: bytes, n: int, out: bytearray) -> None:
+def hash64_into_py(data: "bytes | bytearray | memoryview", n: int, out: bytearray) -> None:
     """Pure-Python reference: hash ``data[:n]`` into ``out[0:8]``."""
     a = _SEED_A ^ n
     b = _SEED_B
@@ -67,7 +67,7 @@ def hash64_into_py(data: bytes, n: int, out: bytearray) -> None:
 hash64_into = hash64_into_py
 
 if MICROPYTHON:
-    import micropython
+    import micropython  # type: ignore[import-not-found,unused-ignore]
 
     # Viper: every literal above 0x3FFFFFFF is wrapped in uint(), and every
     # product is masked to 32 bits so a 64-bit unix port matches the ESP32.

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class KeyTable:
-    __slots__ = ("cap", "klen", "keys", "used", "index", "mask", "n")
+    __slots__ = ("cap", "klen", "keys", "used", "index", "mask", "n", "hint")
 
     def __init__(self, capacity: int, keylen: int) -> None:
         self.cap = capacity
@@ -31,6 +31,7 @@ class KeyTable:
         self.index = array("H", bytes(2 * size))  # slot + 1; 0 = empty
         self.mask = size - 1
         self.n = 0
+        self.hint = 0  # where the next free-slot search starts
 
     def __len__(self) -> int:
         return self.n
@@ -105,10 +106,16 @@ class KeyTable:
 
     def free_slot(self) -> int:
         """A slot no key occupies, or -1 when full."""
+        if self.n >= self.cap:
+            return -1
         u = self.used
-        for i in range(self.cap):
+        cap = self.cap
+        i = self.hint
+        for _ in range(cap):
             if not u[i]:
+                self.hint = i + 1 if i + 1 < cap else 0
                 return i
+            i = i + 1 if i + 1 < cap else 0
         return -1
 
     def key_at(self, slot: int) -> bytes:

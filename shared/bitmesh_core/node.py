@@ -24,10 +24,31 @@ from .events import Acked, Delivered, Event, PeerLost, PeerUp
 from .fragment import Reassembler, frag_tlv_value, split
 from .identity import Identity
 from .packet import (
-    F_ACK_REQ, F_BRIDGED, F_DST, F_ROUTE_REC, F_URGENT, T_ACK, T_BROADCAST, T_FRAGMENT,
-    T_HEARTBEAT, T_UNICAST, TLV_ACKED, TLV_APP, TLV_BEACON, TLV_FRAG, TLV_HOPS,
-    TLV_NAME, TLV_PAYLOAD, TLV_ROLE, DecodeError, Packet, append_route, build, decode,
-    packet_id_into, tlv,
+    F_ACK_REQ,
+    F_BRIDGED,
+    F_DST,
+    F_ROUTE_REC,
+    F_URGENT,
+    T_ACK,
+    T_BROADCAST,
+    T_FRAGMENT,
+    T_HEARTBEAT,
+    T_UNICAST,
+    TLV_ACKED,
+    TLV_APP,
+    TLV_BEACON,
+    TLV_FRAG,
+    TLV_HOPS,
+    TLV_NAME,
+    TLV_PAYLOAD,
+    TLV_ROLE,
+    DecodeError,
+    Packet,
+    append_route,
+    build,
+    decode,
+    packet_id_into,
+    tlv,
 )
 from .peers import ROLE_CODES, PeerTable
 from .replay import ReplayGuard
@@ -72,6 +93,7 @@ class MeshNode:
         self.beacon = 0
         self.frag_id = 0
         self.pid = bytearray(8)  # scratch identity buffer: no per-frame allocation
+        self.rx_packet = Packet()  # reused by every receive (valid during the call)
         self.stranger_tokens = c.stranger_rate_per_s
         self.stranger_t = self.now
         self.next_hb = add(self.now, self._jitter(c.heartbeat_ms // 10 + 1))
@@ -113,7 +135,8 @@ class MeshNode:
         if pct == 0 or ms < 10:
             return ms
         span = ms * pct // 100
-        return ms - span + self.rng.getrandbits(16) * 2 * span // 65536  # type: ignore[attr-defined]
+        r = int(self.rng.getrandbits(16))  # type: ignore[attr-defined]
+        return ms - span + r * 2 * span // 65536
 
     # ------------------------------------------------------------- receive
     def receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now_ms: int,
@@ -131,7 +154,7 @@ class MeshNode:
 
     def _receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now: int,
                  addr: "bytes | None") -> None:
-        p = decode(frame)
+        p = decode(frame, self.rx_packet)
         link = self.peers.slot_by_addr(addr)
         if link >= 0:
             if not self.peers.allow(link, now):
@@ -176,7 +199,7 @@ class MeshNode:
             if p.flags & F_ACK_REQ:
                 self._send_ack(p, pidb, now)
         if t == T_BROADCAST or t == T_UNICAST:
-            self._deliver(p.src, p.dst, p.payload(), self._app(p), p.hops, p.seq, t)
+            self._deliver(p.src, p.dst, p.payload(), p.app, p.hops, p.seq, t)
         elif t == T_ACK:
             self._on_ack(p, now)
         elif t == T_FRAGMENT:
@@ -199,10 +222,6 @@ class MeshNode:
             return False
         self.stranger_tokens -= 1
         return True
-
-    def _app(self, p: Packet) -> int:
-        a = p.tlv(TLV_APP)
-        return a[0] if a else 0
 
     def _deliver(self, src: bytes, dst: "bytes | None", payload: bytes, app: int, hops: int,
                  msg_id: int, ptype: int) -> None:
@@ -245,7 +264,7 @@ class MeshNode:
         if frag is None:
             self.drop("bad_frag")
             return
-        r = self.reasm.add(p.src, frag, p.payload(), self._app(p), now)
+        r = self.reasm.add(p.src, frag, p.payload(), p.app, now)
         if r is None:
             return
         if isinstance(r, str):

@@ -84,7 +84,7 @@ class Packet:
 
     __slots__ = (
         "frame", "ptype", "ttl", "ttl0", "flags", "seq", "src", "dst",
-        "body_start", "inv_end", "tlv_end",
+        "body_start", "inv_end", "tlv_end", "pay_at", "pay_len", "app",
     )
 
     def __init__(self) -> None:
@@ -99,6 +99,9 @@ class Packet:
         self.body_start = HDR_LEN
         self.inv_end = 0  # end of the invariant bytes: the route record's start
         self.tlv_end = 0  # end of all TLVs: the tag's start
+        self.pay_at = -1  # offset of the first TLV_PAYLOAD value, found while decoding
+        self.pay_len = 0
+        self.app = 0  # TLV_APP value (application port), 0 when absent
 
     @property
     def hops(self) -> int:
@@ -136,12 +139,17 @@ class Packet:
         return bytes(self.frame[self.inv_end + 2 : self.tlv_end])
 
     def payload(self) -> bytes:
-        v = self.tlv(TLV_PAYLOAD)
-        return v if v is not None else b""
+        if self.pay_at < 0:
+            return b""
+        return bytes(self.frame[self.pay_at : self.pay_at + self.pay_len])
 
 
-def decode(frame: "bytes | bytearray | memoryview") -> Packet:
-    """Parse a frame's structure (not its tag). Raises :class:`DecodeError`."""
+def decode(frame: "bytes | bytearray | memoryview", into: "Packet | None" = None) -> Packet:
+    """Parse a frame's structure (not its tag). Raises :class:`DecodeError`.
+
+    With ``into``, that Packet is overwritten and returned instead of a new one
+    (the receive path reuses one object per node: no per-frame instance). Such
+    a packet is only valid until the next frame is decoded into it."""
     n = len(frame)
     if n < MIN_FRAME:
         raise DecodeError("short")
@@ -149,8 +157,12 @@ def decode(frame: "bytes | bytearray | memoryview") -> Packet:
         raise DecodeError("oversize")
     if frame[0] != VERSION:
         raise DecodeError("version")
-    p = Packet()
+    p = Packet() if into is None else into
     p.frame = frame
+    p.pay_at = -1
+    p.pay_len = 0
+    p.app = 0
+    p.dst = None
     p.ptype = frame[1]
     p.ttl = frame[2]
     p.ttl0 = frame[3]
@@ -181,6 +193,12 @@ def decode(frame: "bytes | bytearray | memoryview") -> Packet:
             if ln & 3:
                 raise DecodeError("bad_route")
             route_at = i
+        elif t == TLV_PAYLOAD:
+            if p.pay_at < 0:
+                p.pay_at = i + 2
+                p.pay_len = ln
+        elif t == TLV_APP and ln:
+            p.app = frame[i + 2]
         i += 2 + ln
     p.tlv_end = end
     p.inv_end = route_at if route_at >= 0 else end

@@ -7,9 +7,10 @@ or within the last ``WINDOW`` and not yet seen. A captured frame sent again
 later is rejected, and dedup (checked first) keeps ordinary flood copies out of
 the replay count.
 
-The table holds ``capacity`` origins in fixed arrays; when full, the origin
-heard from least recently is forgotten (documented trade-off: a frame of a
-forgotten origin is accepted once as new).
+The window is 30 bits so it stays a small int on a 32-bit board (one shift,
+no allocation). The table holds ``capacity`` origins in fixed arrays; when
+full, the origin heard from least recently is forgotten (documented trade-off:
+a frame of a forgotten origin is accepted once as new).
 """
 
 from array import array
@@ -17,7 +18,8 @@ from array import array
 from .clock import diff
 from .keytable import KeyTable
 
-WINDOW = 64
+WINDOW = 30
+_MASK = 0x3FFFFFFF
 
 
 class ReplayGuard:
@@ -27,7 +29,7 @@ class ReplayGuard:
         self.cap = capacity
         self.slots = KeyTable(capacity, 8)
         self.top = array("I", bytes(4 * capacity))
-        self.bits = bytearray(8 * capacity)  # 64-bit window per origin
+        self.bits = array("i", bytes(4 * capacity))  # bit b set: seq top-b seen
         self.heard = array("i", bytes(4 * capacity))
 
     def __len__(self) -> int:
@@ -39,25 +41,24 @@ class ReplayGuard:
         if s < 0:
             s = self._claim(src)
             self.top[s] = seq
-            self._clear(s)
-            self._set(s, 0)
+            self.bits[s] = 1
             self.heard[s] = now
             return True
         self.heard[s] = now
         top = self.top[s]
         if seq > top:
             shift = seq - top
-            if shift >= WINDOW:
-                self._clear(s)
-            else:
-                self._shift(s, shift)
+            self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < WINDOW else 1
             self.top[s] = seq
-            self._set(s, 0)
             return True
         back = top - seq
-        if back >= WINDOW or self._get(s, back):
+        if back >= WINDOW:
             return False
-        self._set(s, back)
+        m = 1 << back
+        b = self.bits[s]
+        if b & m:
+            return False
+        self.bits[s] = b | m
         return True
 
     def forget(self, src: bytes) -> None:
@@ -68,33 +69,10 @@ class ReplayGuard:
         if s < 0:
             # Evict the origin heard from least recently.
             s = 0
+            heard = self.heard
             for i in range(self.cap):  # every slot is in use here
-                if diff(self.heard[i], self.heard[s]) < 0:
+                if diff(heard[i], heard[s]) < 0:
                     s = i
             self.slots.pop(self.slots.key_at(s))
         self.slots[src] = s
         return s
-
-    def _clear(self, s: int) -> None:
-        o = s * 8
-        for i in range(8):
-            self.bits[o + i] = 0
-
-    def _get(self, s: int, bit: int) -> int:
-        return (self.bits[s * 8 + (bit >> 3)] >> (bit & 7)) & 1
-
-    def _set(self, s: int, bit: int) -> None:
-        self.bits[s * 8 + (bit >> 3)] |= 1 << (bit & 7)
-
-    def _shift(self, s: int, n: int) -> None:
-        """Age the window by ``n`` positions: bit b moves to bit b + n."""
-        o = s * 8
-        b = self.bits
-        for i in range(7, -1, -1):
-            v = 0
-            src = i * 8 - n  # bit index that lands at this byte's bit 0
-            for j in range(8):
-                k = src + j
-                if 0 <= k < 64 and (b[o + (k >> 3)] >> (k & 7)) & 1:
-                    v |= 1 << j
-            b[o + i] = v

@@ -88,3 +88,5 @@ class FloodRouter(Router):
 
 ROUTERS = {"flood": FloodRouter}  # type: dict[str, type[Router]]
 
+
+from . import managed  # noqa: E402,F401  (registers "managed")

@@ -31,11 +31,12 @@ class TxEntry:
 
 
 class TxQueue:
-    __slots__ = ("cap", "entries")
+    __slots__ = ("cap", "entries", "delayed")
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
         self.entries = []  # type: list[TxEntry]
+        self.delayed = 0  # entries with a due time: zero means all are ready
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -50,8 +51,10 @@ class TxQueue:
             if self.entries[worst].prio < e.prio:
                 return e
             dropped = self.entries.pop(worst)
-            self.entries.append(e)
-            return dropped
+            if dropped.due is not None:
+                self.delayed -= 1
+        if e.due is not None:
+            self.delayed += 1
         self.entries.append(e)
         return None
 
@@ -63,6 +66,7 @@ class TxQueue:
         while i < len(es):
             if es[i].key == key and es[i].due is not None:
                 es.pop(i)
+                self.delayed -= 1
                 n += 1
             else:
                 i += 1

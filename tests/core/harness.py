@@ -5,11 +5,10 @@ the MicroPython unix port (tests/mpy/run.py). Links are explicit, may be
 one-way and lossy; loss draws come from a seeded generator so runs repeat.
 """
 
-from bitmesh_core.rng import SeededRng
-
 from bitmesh_core.config import NodeConfig
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import MeshNode
+from bitmesh_core.rng import SeededRng
 
 KEY = bytes(range(32))
 

@@ -9,9 +9,8 @@ tables that did not fill, fails the run. Prints JSON for `bitmesh bench`.
 
 import gc
 import json
-import sys
-
 import os  # noqa: E402
+import sys
 
 ROOT = "/".join(sys.argv[0].split("/")[:-3]) or "."
 # The board loads precompiled .mpy files; `make test-mpy` points here at them.

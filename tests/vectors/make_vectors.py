@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 from bitmesh.packetjson import VECTOR_KEY, to_fields
-from bitmesh_core import names as N
 from bitmesh_core import packet as P
 from bitmesh_core.auth import FrameAuth
 from bitmesh_core.hashing import hash64_into_py

@@ -19,9 +19,11 @@ and :class:`BleLink` (bleak, with a timeout on every BLE call).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 
@@ -70,7 +72,7 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self) -> float:
-        cap = min(self.max_s, self.min_s * (2 ** min(self.attempt, 16)))
+        cap = min(self.max_s, self.min_s * float(1 << min(self.attempt, 16)))
         self.attempt += 1
         # Jitter spreads the retries of many gateways after a shared outage.
         return cap / 2 + random.random() * cap / 2
@@ -160,7 +162,7 @@ class LoopbackLink(Link):
         with contextlib.suppress(asyncio.QueueFull):
             self.rx.put_nowait(None)
 
-    async def frames(self) -> AsyncIterator[RxFrame]:  # type: ignore[override]
+    async def frames(self) -> AsyncIterator[RxFrame]:
         while self.is_open:
             rx = await self.rx.get()
             if rx is None:
@@ -169,9 +171,9 @@ class LoopbackLink(Link):
 
 
 class SerialLink(Link):
-    """The USB serial host link (docs/PROTOCOL.md "## Host link") to a gateway
-    board: "raw" mode streams every radio frame, "tx" transmits one. The codec
-    and client live in :mod:`bitmesh.hostlink`."""
+    """The USB serial host link to a gateway board (docs/PROTOCOL.md, "Host
+    link"): ``raw`` on streams every radio frame up as ``rx`` events; ``tx``
+    transmits one frame. Every call on the port is bounded by ``timeout_s``."""
 
     name = "serial"
 
@@ -185,65 +187,92 @@ class SerialLink(Link):
         return f"serial {self.port} @ {self.baud}"
 
     async def open(self) -> None:
+        from bitmesh.hostlink import AsyncHostLink, HostLinkError
+
         try:
-            from bitmesh import hostlink  # written alongside the firmware (issue 5)
-        except ImportError as exc:
-            raise LinkError("bitmesh.hostlink is not available in this build") from exc
-        self.client = await asyncio.wait_for(
-            hostlink_open(hostlink, self.port, self.baud), self.timeout_s)
+            self.client = await asyncio.wait_for(AsyncHostLink.open(self.port, self.baud),
+                                                 self.timeout_s)
+            await self.client.request("raw", timeout=self.timeout_s, on=True)
+        except HostLinkError as exc:
+            raise LinkError(str(exc)) from exc
 
     async def close(self) -> None:
         c, self.client = self.client, None
         if c is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(_maybe_await(c.close()), self.timeout_s)
+                c.close()
 
     async def send_frame(self, frame: bytes) -> None:
+        from bitmesh.hostlink import HostLinkError, b64
+
         if self.client is None:
             raise LinkError("serial link is down")
-        await asyncio.wait_for(_maybe_await(self.client.tx(bytes(frame))), self.timeout_s)
+        try:
+            self.client.post({"op": "tx", "frame": b64(bytes(frame))})
+        except HostLinkError as exc:
+            raise LinkError(str(exc)) from exc
 
-    async def frames(self) -> AsyncIterator[RxFrame]:  # type: ignore[override]
+    async def frames(self) -> AsyncIterator[RxFrame]:
         if self.client is None:
             raise LinkError("serial link is down")
-        async for ev in self.client.raw_frames():
-            yield RxFrame(ev.frame, getattr(ev, "rssi", 0) or 0, getattr(ev, "addr", None))
+        async for kind, value in self.client.lines():
+            if kind == "closed":
+                raise LinkError(f"{self.port} closed {value}".strip())
+            rx = rx_event(kind, value)
+            if rx is not None:
+                yield rx
 
 
-async def hostlink_open(hostlink: Any, port: str, baud: int) -> Any:
-    """Open a host-link client in raw mode (adapter over bitmesh.hostlink)."""
-    client = await _maybe_await(hostlink.open_client(port, baud))
-    return client
+def rx_event(kind: str, value: Any) -> RxFrame | None:
+    """The RxFrame of a host-link ``{"ev": "rx", ...}`` message, else None."""
+    if kind != "msg" or not isinstance(value, dict) or value.get("ev") != "rx":
+        return None
+    try:
+        frame = base64.b64decode(value["frame"], validate=True)
+        addr = value.get("addr")
+        rssi = value.get("rssi", 0)
+        return RxFrame(frame, rssi if isinstance(rssi, int) else 0,
+                       bytes.fromhex(addr) if isinstance(addr, str) else None)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
 
 
-async def _maybe_await(x: Any) -> Any:
-    if isinstance(x, Awaitable):
-        return await x
-    return x
+# The bitmesh BLE service (firmware/ble_radio.py): the host writes to RX and
+# gets notifications from TX. Both carry chunks ``[hdr][len][bytes]``: hdr bit 7
+# marks the last chunk of a unit, bit 6 the host-link channel (whose units are
+# the same "@BM" lines as on USB), bits 0..5 count chunks.
+BLE_SERVICE_UUID = "b17e0001-6d65-7368-8000-00805f9b34fb"
+BLE_RX_UUID = "b17e0002-6d65-7368-8000-00805f9b34fb"
+BLE_TX_UUID = "b17e0003-6d65-7368-8000-00805f9b34fb"
+BLE_FINAL = 0x80
+BLE_HOSTCH = 0x40
 
 
-# The bitmesh BLE service (docs/PROTOCOL.md): the host writes to RX and gets
-# notifications from TX. Both carry the same text framing as the serial link.
-BLE_SERVICE_UUID = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
-BLE_RX_UUID = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"
-BLE_TX_UUID = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
+def ble_chunks(unit: bytes, size: int) -> list[bytes]:
+    """Split one host-link unit into BLE chunks of at most ``size`` payload bytes."""
+    size = max(1, min(size, 255))
+    n = (len(unit) + size - 1) // size or 1
+    out = []
+    for i in range(n):
+        part = unit[i * size:(i + 1) * size]
+        hdr = (i & 0x3F) | (BLE_FINAL if i == n - 1 else 0) | BLE_HOSTCH
+        out.append(bytes((hdr, len(part))) + part)
+    return out
 
 
 class BleLink(Link):
-    """A host link over BLE with bleak. Every bleak call is bounded by
-    ``timeout_s`` (BLE stacks hang; see Meshtastic python #781, #909, #921); a
+    """The host link over BLE with bleak. Every bleak call is bounded by
+    ``timeout_s`` (BLE stacks hang; Meshtastic python #781, #909, #921); the
     disconnect callback ends :meth:`frames` so the supervisor reconnects.
-
-    Frames travel as host-link lines (``codec.encode_tx`` / ``codec.feed``),
-    written in chunks of the negotiated ``max_write_without_response_size``."""
+    Writes go in :func:`ble_chunks` of ``max_write_without_response_size``."""
 
     name = "ble"
 
-    def __init__(self, target: str, timeout_s: float = 10.0, codec: Any = None) -> None:
+    def __init__(self, target: str, timeout_s: float = 10.0) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.codec = codec
         self.client: Any = None
+        self.buf = b""
         self.rx: asyncio.Queue[RxFrame | None] = asyncio.Queue(1024)
 
     def describe(self) -> str:
@@ -252,51 +281,63 @@ class BleLink(Link):
     async def open(self) -> None:
         from bleak import BleakClient, BleakScanner
 
-        if self.codec is None:
-            try:
-                from bitmesh import hostlink
-            except ImportError as exc:
-                raise LinkError("bitmesh.hostlink is not available in this build") from exc
-            self.codec = hostlink.LineCodec() if hasattr(hostlink, "LineCodec") else None
-            if self.codec is None:
-                raise LinkError("bitmesh.hostlink has no LineCodec for BLE")
         t = self.timeout_s
-        is_addr = len(self.target) == 17 and self.target.count(":") == 5
-        if is_addr:
-            dev = await asyncio.wait_for(BleakScanner.find_device_by_address(self.target, timeout=t), t + 1)
+        if len(self.target) == 17 and self.target.count(":") == 5:
+            find = BleakScanner.find_device_by_address(self.target, timeout=t)
         else:
-            dev = await asyncio.wait_for(BleakScanner.find_device_by_name(self.target, timeout=t), t + 1)
+            find = BleakScanner.find_device_by_name(self.target, timeout=t)
+        dev = await asyncio.wait_for(find, t + 2)
         if dev is None:
             raise LinkError(f"no BLE device {self.target!r} found within {t:.0f}s")
         loop = asyncio.get_running_loop()
+        self.rx = asyncio.Queue(1024)
+        self.buf = b""
 
         def gone(_: Any) -> None:
-            loop.call_soon_threadsafe(self.rx.put_nowait, None)
+            loop.call_soon_threadsafe(self._put, None)
 
         client = BleakClient(dev, disconnected_callback=gone, timeout=t)
-        await asyncio.wait_for(client.connect(), t + 1)
+        await asyncio.wait_for(client.connect(), t + 2)
         self.client = client
+        await asyncio.wait_for(client.start_notify(BLE_TX_UUID, self._notified), t)
+        await self._write_obj({"op": "raw", "on": True, "id": 1})
 
-        def notified(_: Any, data: bytearray) -> None:
-            for ev in self.codec.feed(bytes(data)):
-                frame = getattr(ev, "frame", None)
-                if frame is not None:
-                    self.rx.put_nowait(RxFrame(frame, getattr(ev, "rssi", 0) or 0,
-                                               getattr(ev, "addr", None)))
+    def _put(self, rx: RxFrame | None) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.rx.put_nowait(rx)
 
-        await asyncio.wait_for(client.start_notify(BLE_TX_UUID, notified), t)
-        await self._write(self.codec.encode_raw_on())
+    def _notified(self, _: Any, data: bytearray) -> None:
+        from bitmesh.hostlink import MAX_LINE, classify_line
 
-    async def _write(self, data: bytes) -> None:
+        i = 0
+        while i + 2 <= len(data):
+            hdr, n = data[i], data[i + 1]
+            part = bytes(data[i + 2:i + 2 + n])
+            i += 2 + n
+            if len(part) != n or not hdr & BLE_HOSTCH:
+                continue  # a node-to-node radio chunk or a torn one: not ours
+            self.buf += part
+            if len(self.buf) > MAX_LINE:
+                self.buf = b""
+            elif hdr & BLE_FINAL:
+                line, self.buf = self.buf, b""
+                rx = rx_event(*classify_line(line.rstrip(b"\r\n")))
+                if rx is not None:
+                    self._put(rx)
+
+    async def _write_obj(self, obj: dict[str, Any]) -> None:
+        from bitmesh.hostlink import encode_line
+
         c = self.client
         if c is None:
             raise LinkError("BLE link is down")
-        chunk = 20
+        size = 18
         with contextlib.suppress(Exception):
-            chunk = max(20, int(c.mtu_size) - 3)
-        for i in range(0, len(data), chunk):
-            await asyncio.wait_for(
-                c.write_gatt_char(BLE_RX_UUID, data[i:i + chunk], response=False), self.timeout_s)
+            size = max(18, int(c.services.get_characteristic(BLE_RX_UUID)
+                               .max_write_without_response_size) - 2)
+        for part in ble_chunks(encode_line(obj), size):
+            await asyncio.wait_for(c.write_gatt_char(BLE_RX_UUID, part, response=False),
+                                   self.timeout_s)
 
     async def close(self) -> None:
         c, self.client = self.client, None
@@ -305,11 +346,11 @@ class BleLink(Link):
                 await asyncio.wait_for(c.disconnect(), self.timeout_s)
 
     async def send_frame(self, frame: bytes) -> None:
-        await self._write(self.codec.encode_tx(bytes(frame)))
+        await self._write_obj({"op": "tx", "frame": base64.b64encode(bytes(frame)).decode()})
 
-    async def frames(self) -> AsyncIterator[RxFrame]:  # type: ignore[override]
+    async def frames(self) -> AsyncIterator[RxFrame]:
         while self.client is not None:
             rx = await self.rx.get()
             if rx is None:
-                return
+                raise LinkError(f"BLE device {self.target} disconnected")
             yield rx

@@ -63,7 +63,10 @@ class VirtualMesh:
 
     def attach(self, i: int) -> LoopbackLink:
         """Make node ``i`` a gateway board and return the host's link to it."""
-        link = LoopbackLink(on_tx=lambda f, i=i: self.host_tx.append((i, f)))
+        def on_tx(frame: bytes) -> None:
+            self.host_tx.append((i, frame))
+
+        link = LoopbackLink(on_tx=on_tx)
         self.boards[i] = link
         return link
 
@@ -103,8 +106,8 @@ class VirtualMesh:
             self._radio(i, frame, now)
         for i, node in enumerate(self.nodes):
             node.handle_timer(now)
-            for _iface, addr, frame in node.frames_to_send():
-                f = bytes(frame)
+            for _iface, addr, out in node.frames_to_send():
+                f = bytes(out)
                 if addr is None:
                     self._radio(i, f, now)
                 else:

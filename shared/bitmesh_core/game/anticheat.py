@@ -15,8 +15,8 @@ not verify under the key of its claimed author or of its frame source was sent
 by someone who holds no key of either, so it is dropped and counted only.
 """
 
-from ..compat import const
 from ..clock import diff
+from ..compat import const
 
 REP_START = const(50)
 # Reputation penalty per kind of cheat (the peer table takes the same delta).

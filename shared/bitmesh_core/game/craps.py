@@ -31,6 +31,16 @@ class Craps:
         self.active = bytearray(b"\x01" * seats)
         self.rolls = 0
 
+    def copy(self) -> "Craps":
+        c = Craps(0, 0)
+        c.point = self.point
+        c.bank = list(self.bank)
+        c.line = bytearray(self.line)
+        c.line_amt = list(self.line_amt)
+        c.active = bytearray(self.active)
+        c.rolls = self.rolls
+        return c
+
     def place(self, seat: int, kind: int, amount: int) -> int:
         """Apply a bet for the next roll; returns the accepted field amount."""
         if not self.active[seat] or amount <= 0 or amount > self.bank[seat]:

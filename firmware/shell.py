@@ -1,0 +1,474 @@
+"""The firmware shell: one poll loop around MeshNode (docs/FIRMWARE.md).
+
+The loop waits in ``select.poll`` on the USB serial input and every pollable
+radio (ESP-NOW, the UDP radio of a virtual board) until the core's next timer,
+at most ``TICK_MS`` later (``BLE_TICK_MS`` when BLE's IRQ inbox needs draining).
+Each turn it feeds received frames to ``node.receive``, runs
+``node.handle_timer``, hands ``frames_to_send`` to the radio of their
+interface, pumps core events up the host link, feeds the watchdog, drives the
+status LED and samples the heap. One wait point and no per-frame tasks keep
+allocation low; uasyncio would wait on the same poller.
+
+A missing or bad config, or a node that fails to start, leaves the board in
+the unprovisioned safe mode: the host link answers status/ping/provision, one
+clear error line is logged, and the loop never exits or crash-loops.
+"""
+
+import binascii
+import gc
+import os
+import select
+import sys
+import time
+
+import fwconfig
+from hostlink import HostLink
+from status_led import StatusLed
+
+FW_VERSION = "0.1.0"
+TICK_MS = 1000
+BLE_TICK_MS = 50
+STATUS_LOG_MS = 10000
+RX_BURST = 32
+DEFAULT_WDT_MS = 20000
+
+
+def b64(data: "bytes | bytearray") -> str:
+    return binascii.b2a_base64(bytes(data), newline=False).decode()
+
+
+def event_dict(ev: object) -> "dict[str, object]":
+    """A core event as a host-link message: the core's ``event`` key becomes ``ev``."""
+    d = ev.to_dict()  # type: ignore[attr-defined]
+    out = {"ev": d.pop("event", "event")}  # type: dict[str, object]
+    for k in d:
+        out[k] = d[k]
+    if out["ev"] == "delivered":
+        out["data"] = b64(ev.payload)  # type: ignore[attr-defined]
+    return out
+
+
+class Shell:
+    def __init__(self, link: "HostLink | None" = None, stdin: object = None) -> None:
+        self.link = link or HostLink()
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.rd = getattr(self.stdin, "buffer", self.stdin)
+        self.cfg, self.reason = fwconfig.load()
+        self.boot_count = fwconfig.bump_boot_count()
+        self.node = None  # type: object
+        self.radios = []  # type: list[object]
+        self.radio_state = {"espnow": "off", "ble": "off"}  # type: dict[str, str]
+        self.by_iface = {}  # type: dict[int, object]
+        self.ble = None  # type: object
+        self.raw = False
+        self.t0 = time.ticks_ms()
+        self.heap_min = gc.mem_free()
+        self.next_tick = self.t0
+        self.next_status = time.ticks_add(self.t0, STATUS_LOG_MS)
+        self.reset_at = None  # type: int | None
+        self.errors = 0
+        self.last_err = 0
+        self.wdt = None  # type: object
+        self.led = StatusLed(None)
+        self.stdin_ok = True
+
+    # ---------------------------------------------------------------- set-up
+    def setup(self) -> None:
+        cfg = self.cfg
+        if cfg is not None:
+            try:
+                self._start_node(cfg)
+            except Exception as e:  # noqa: BLE001 - fall back to safe mode, never crash-loop
+                self.reason = "node failed to start: " + repr(e)
+                self.cfg = None
+                self.node = None
+                for r in self.radios:
+                    r.stop()  # type: ignore[attr-defined]
+                self.radios = []
+        cfg = self.cfg
+        if cfg is None:
+            self.link.log("error", "unprovisioned", reason=self.reason,
+                          hint="provision with: bitmesh provision --port PORT --name NAME "
+                               "--network NET")
+        else:
+            pin = cfg.get("led_pin")
+            self.led = StatusLed(pin if isinstance(pin, int) else None,
+                                 str(cfg.get("led_type", "gpio")))
+        self._start_wdt(cfg)
+        self.link.send({"ev": "boot", "node_id": self._node_id(), "name": self._name(),
+                        "state": self._state(), "boot_count": self.boot_count,
+                        "fw": FW_VERSION})
+
+    def _start_wdt(self, cfg: "dict[str, object] | None") -> None:
+        ms = DEFAULT_WDT_MS
+        if cfg is not None and isinstance(cfg.get("wdt_ms"), int):
+            ms = cfg["wdt_ms"]  # type: ignore[assignment]
+        if ms <= 0:
+            return
+        try:
+            import machine
+
+            self.wdt = machine.WDT(timeout=ms)
+        except (ImportError, AttributeError, ValueError, OSError):
+            self.wdt = None  # the unix port has no watchdog
+
+    def _start_node(self, cfg: "dict[str, object]") -> None:
+        from bitmesh_core.identity import Identity
+        from bitmesh_core.node import MeshNode
+        from bitmesh_core.rng import SeededRng
+
+        nc = fwconfig.node_config(cfg)
+        ident = Identity.from_secret(binascii.unhexlify(str(cfg["node_secret"])))
+        net = cfg["network"]
+        key = binascii.unhexlify(str(net["key"]))  # type: ignore[index]
+        self._start_radios(cfg, ident.node_id, int(net.get("channel", 1)))  # type: ignore[attr-defined]
+        ifaces = tuple(sorted(self.by_iface)) or (0,)
+        seed = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
+        self.node = MeshNode(nc, ident, key, SeededRng(seed), time.ticks_ms(),
+                             self.boot_count, ifaces)
+        self.link.log("info", "node_started", node_id=ident.node_id.hex(), name=nc.name,
+                      role=nc.role, radios=self.radio_state, boot_count=self.boot_count)
+
+    def _start_radios(self, cfg: "dict[str, object]", node_id: bytes, channel: int) -> None:
+        want = cfg.get("radios") or {"espnow": True, "ble": False}
+        vb = cfg.get("vboard") or {}
+        medium = vb.get("medium") if isinstance(vb, dict) else None
+        if medium is None and sys.platform != "esp32":
+            medium = os.getenv("BITMESH_MEDIUM")
+        if want.get("espnow", True):  # type: ignore[attr-defined]
+            if medium:
+                from udp_radio import UDPRadio
+
+                label = os.getenv("BITMESH_VBOARD_LABEL") or str(cfg.get("name"))
+                r = UDPRadio(str(medium), b"\x02" + node_id[:5], label)  # type: object
+            else:
+                from espnow_radio import ESPNowRadio
+
+                r = ESPNowRadio(channel)
+            self._try_start("espnow", r)
+        if want.get("ble", False):  # type: ignore[attr-defined]
+            try:
+                from ble_radio import BLERadio
+
+                ble = BLERadio(str(cfg.get("name")), central=self.radio_state["espnow"] != "up")
+                if self._try_start("ble", ble):
+                    self.ble = ble
+                    self.link.mirror = ble.send_host
+            except ImportError as e:
+                self.radio_state["ble"] = "failed"
+                self.link.log("error", "radio_failed", radio="ble", error=repr(e))
+        if not self.radios:
+            self.link.log("error", "no_radio", detail="no radio is up; only the host link works")
+
+    def _try_start(self, name: str, r: object) -> bool:
+        try:
+            gc.collect()
+            r.start()  # type: ignore[attr-defined]
+        except Exception as e:  # noqa: BLE001 - e.g. OSError or MemoryError on a C3
+            self.radio_state[name] = "failed"
+            other = "ble" if name == "espnow" else "espnow"
+            self.link.log("error", "radio_failed", radio=name, error=repr(e),
+                          running_on=other if self.radio_state[other] == "up" else "none")
+            return False
+        self.radio_state[name] = "up"
+        self.radios.append(r)
+        self.by_iface[r.iface] = r  # type: ignore[attr-defined]
+        return True
+
+    # ------------------------------------------------------------ accessors
+    def _state(self) -> str:
+        return "running" if self.node is not None else "unprovisioned"
+
+    def _node_id(self) -> "str | None":
+        return self.node.node_id.hex() if self.node is not None else None  # type: ignore[attr-defined]
+
+    def _name(self) -> "str | None":
+        return str(self.cfg.get("name")) if self.cfg is not None else None
+
+    # ------------------------------------------------------------ the loop
+    def run(self) -> None:
+        """Run forever (KeyboardInterrupt ends it: Ctrl-C gives the REPL back)."""
+        poller = select.poll()
+        self.in_poll = select.poll()
+        try:
+            poller.register(self.stdin, select.POLLIN)
+            self.in_poll.register(self.stdin, select.POLLIN)
+        except (OSError, TypeError, ValueError):
+            self.stdin_ok = False
+        for r in self.radios:
+            p = r.pollable()  # type: ignore[attr-defined]
+            if p is not None:
+                poller.register(p, select.POLLIN)
+        while True:
+            now = time.ticks_ms()
+            res = poller.poll(self._timeout(now))
+            try:
+                for obj, ev in res:
+                    if obj is self.stdin:
+                        data = self._read_stdin() if ev & select.POLLIN else b""
+                        if data:
+                            self._on_input(data)
+                        elif ev & (select.POLLHUP | select.POLLERR):
+                            poller.unregister(self.stdin)  # host side gone for good
+                            self.stdin_ok = False
+                self.step(time.ticks_ms())
+            except MemoryError:
+                gc.collect()
+                self._error("memory", "MemoryError")
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # noqa: BLE001 - log and keep the node alive
+                self._error("loop", repr(e))
+
+    def _error(self, where: str, detail: str) -> None:
+        self.errors += 1
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self.last_err) >= 1000 or self.errors == 1:
+            self.last_err = now
+            self.link.log("error", "loop_error", where=where, detail=detail[:120],
+                          count=self.errors)
+
+    def _timeout(self, now: int) -> int:
+        t = time.ticks_diff(self.next_tick, now)
+        if self.node is not None:
+            nt = self.node.next_timer()  # type: ignore[attr-defined]
+            if nt is not None:
+                from bitmesh_core.clock import diff, wrap
+
+                t = min(t, diff(nt, wrap(now)))
+        if self.ble is not None:
+            t = min(t, BLE_TICK_MS)
+        return max(0, min(t, TICK_MS))
+
+    def _read_stdin(self) -> bytes:
+        data = bytearray()
+        for _ in range(1024):
+            b = self.rd.read(1)  # type: ignore[attr-defined]
+            if not b:
+                break
+            data.extend(b.encode() if isinstance(b, str) else b)
+            if not self.in_poll.poll(0):
+                break
+        return bytes(data)
+
+    def _on_input(self, data: bytes) -> None:
+        for m in self.link.feed(data):
+            self.handle(m)
+
+    def step(self, now: int) -> None:
+        """One turn of work at ``now`` (ticks ms)."""
+        node = self.node
+        if node is not None:
+            for r in self.radios:
+                for _ in range(RX_BURST):
+                    got = r.recv() if r is not self.ble else None  # type: ignore[attr-defined]
+                    if got is None:
+                        break
+                    self._rx(r.iface, got, now)  # type: ignore[attr-defined]
+            if self.ble is not None:
+                frames, host = self.ble.poll(now)  # type: ignore[attr-defined]
+                for f in frames:
+                    self._rx(1, f, now)
+                for line in host:
+                    self._on_input(line + b"\n")
+            from bitmesh_core.clock import diff
+
+            nt = node.next_timer()  # type: ignore[attr-defined]
+            if nt is None or diff(now & 0x3FFFFFFF, nt) >= 0:
+                node.handle_timer(now)  # type: ignore[attr-defined]
+            self._flush()
+            self._pump_events()
+        if time.ticks_diff(now, self.next_tick) >= 0:
+            self.next_tick = time.ticks_add(now, TICK_MS)
+            self._tick(now)
+        if self.reset_at is not None and time.ticks_diff(now, self.reset_at) >= 0:
+            self._reset()
+
+    def _rx(self, iface: int, got: "tuple[bytes, bytes, int]", now: int) -> None:
+        addr, frame, rssi = got
+        self.node.receive(iface, frame, rssi, now, addr)  # type: ignore[attr-defined]
+        if self.raw:
+            self.link.send({"ev": "rx", "frame": b64(frame), "rssi": rssi, "iface": iface,
+                            "addr": addr.hex()})
+
+    def _flush(self) -> None:
+        for iface, addr, frame in self.node.frames_to_send():  # type: ignore[attr-defined]
+            r = self.by_iface.get(iface)
+            if r is not None:
+                r.send(addr, frame)  # type: ignore[attr-defined]
+            else:
+                self.node.drop("no_radio")  # type: ignore[attr-defined]
+
+    def _pump_events(self) -> None:
+        node = self.node
+        for _ in range(64):
+            ev = node.next_event()  # type: ignore[attr-defined]
+            if ev is None:
+                return
+            d = event_dict(ev)
+            self.link.send(d)
+            if d["ev"] in ("peer_up", "peer_lost", "partition", "healed"):
+                self.link.log("info", str(d["ev"]), peer=d.get("peer"))
+
+    def _tick(self, now: int) -> None:
+        if self.wdt is not None:
+            self.wdt.feed()  # type: ignore[attr-defined]
+        gc.collect()
+        free = gc.mem_free()
+        if free < self.heap_min:
+            self.heap_min = free
+        for r in self.radios:
+            r.tick(now)  # type: ignore[attr-defined]
+        peers = len(self.node.peers) if self.node is not None else 0  # type: ignore[attr-defined]
+        self.led.show(now, self.node is not None, peers)
+        if time.ticks_diff(now, self.next_status) >= 0:
+            self.next_status = time.ticks_add(now, STATUS_LOG_MS)
+            self._status_log(now, free, peers)
+
+    def _status_log(self, now: int, free: int, peers: int) -> None:
+        if self.node is None:
+            self.link.log("warn", "status", state="unprovisioned", heap_free=free,
+                          heap_min=self.heap_min, reason=self.reason)
+            return
+        c = self.node.counters  # type: ignore[attr-defined]
+        self.link.log("info", "status", heap_free=free, heap_min=self.heap_min, peers=peers,
+                      rx=c["rx"], tx=c["tx"], delivered=c["delivered"],
+                      drops=self.node.drops)  # type: ignore[attr-defined]
+
+    def _reset(self) -> None:
+        self.link.log("info", "reset", reason="provisioned")
+        try:
+            import machine
+
+            machine.reset()
+        except (ImportError, AttributeError):
+            pass
+        sys.exit(0)  # unix port: the vboard manager boots the board again
+
+    # ------------------------------------------------------------ host link
+    def status(self) -> "dict[str, object]":
+        now = time.ticks_ms()
+        d = {"state": self._state(), "reason": self.reason, "fw": FW_VERSION,
+             "platform": sys.platform, "node_id": self._node_id(), "name": self._name(),
+             "boot_count": self.boot_count, "uptime_ms": time.ticks_diff(now, self.t0),
+             "radios": dict(self.radio_state),
+             "heap": {"free": gc.mem_free(), "min_free": self.heap_min,
+                      "alloc": gc.mem_alloc()},
+             "hostlink": self.link.status(), "loop_errors": self.errors,
+             "radio_stats": {}}  # type: dict[str, object]
+        for r in self.radios:
+            d["radio_stats"][r.name] = r.status()  # type: ignore[attr-defined,index]
+        cfg = self.cfg
+        node = self.node
+        if cfg is not None and node is not None:
+            net = cfg["network"]
+            d["role"] = node.config.role  # type: ignore[attr-defined]
+            d["network"] = net.get("name")  # type: ignore[attr-defined]
+            d["channel"] = net.get("channel", 1)  # type: ignore[attr-defined]
+            d["config"] = {"heartbeat_ms": node.config.heartbeat_ms,  # type: ignore[attr-defined]
+                           "peer_timeout_ms": node.config.peer_timeout_ms}  # type: ignore[attr-defined]
+            d["peers"] = node.peers.snapshot(now & 0x3FFFFFFF)  # type: ignore[attr-defined]
+            rl = getattr(node.router, "route_list", None)  # type: ignore[attr-defined]
+            d["routes"] = rl(now & 0x3FFFFFFF) if rl is not None else []
+            d["counters"] = node.stats()  # type: ignore[attr-defined]
+        else:
+            d["peers"] = []
+            d["routes"] = []
+        return d
+
+    def handle(self, m: "dict[str, object]") -> None:
+        """One host request; never raises (bad fields are counted and refused)."""
+        try:
+            self._handle(m)
+        except MemoryError:
+            gc.collect()
+            self.link.reply(m, False, "out of memory")
+        except Exception as e:  # noqa: BLE001
+            self.link.reject("bad_field", repr(e))
+            self.link.reply(m, False, "bad request: " + repr(e)[:80])
+
+    def _handle(self, m: "dict[str, object]") -> None:
+        op = m["op"]
+        link = self.link
+        if op == "ping":
+            link.reply(m, True, t=time.ticks_ms())
+        elif op == "status":
+            link.reply(m, True, status=self.status())
+        elif op == "provision":
+            reason = fwconfig.save(m.get("config"))  # type: ignore[arg-type]
+            if reason is not None:
+                link.reply(m, False, "config: " + reason)
+                return
+            link.reply(m, True, reboot=True)
+            self.reset_at = time.ticks_add(time.ticks_ms(), 300)
+        elif op not in ("send", "set", "tx", "raw"):
+            link.reject("bad_op", str(op))
+            link.reply(m, False, "unknown op")
+        elif self.node is None:
+            link.reply(m, False, "unprovisioned")
+        elif op == "send":
+            self._op_send(m)
+        elif op == "set":
+            self._op_set(m)
+        elif op == "tx":
+            frame = binascii.a2b_base64(str(m["frame"]))
+            for r in self.radios:
+                r.send(None, frame)  # type: ignore[attr-defined]
+            link.reply(m, True)
+        else:
+            self.raw = bool(m.get("on", True))
+            link.reply(m, True, raw=self.raw)
+
+    def _op_send(self, m: "dict[str, object]") -> None:
+        dst = m.get("dst")
+        dstb = None  # type: bytes | None
+        if dst is not None:
+            if not isinstance(dst, str) or len(dst) != 16:
+                self.link.reply(m, False, "dst: expected 16 hex digits or null")
+                return
+            dstb = binascii.unhexlify(dst)
+        data = binascii.a2b_base64(str(m.get("data", "")))
+        app = m.get("app", 0)
+        if isinstance(app, bool) or not isinstance(app, int) or not 0 <= app <= 255:
+            self.link.reply(m, False, "app: expected 0..255")
+            return
+        try:
+            mid = self.node.send_message(dstb, data, time.ticks_ms(), app,  # type: ignore[attr-defined]
+                                         bool(m.get("ack", False)))
+        except ValueError as e:
+            self.link.reply(m, False, str(e))
+            return
+        self._flush()
+        self.link.reply(m, True, msg_id=mid)
+
+    def _op_set(self, m: "dict[str, object]") -> None:
+        from bitmesh_core.config import ConfigError
+
+        node = self.node
+        try:
+            if "heartbeat_ms" in m:
+                node.set_heartbeat_interval(m["heartbeat_ms"], time.ticks_ms())  # type: ignore[attr-defined]
+            if "peer_timeout_ms" in m:
+                node.set_peer_timeout(m["peer_timeout_ms"])  # type: ignore[attr-defined]
+        except ConfigError as e:
+            self.link.reply(m, False, str(e))
+            return
+        self.link.reply(m, True, heartbeat_ms=node.config.heartbeat_ms,  # type: ignore[attr-defined]
+                        peer_timeout_ms=node.config.peer_timeout_ms)  # type: ignore[attr-defined]
+
+    def on_interrupt(self) -> None:
+        """Ctrl-C: hand the REPL back. The ESP32 watchdog cannot be stopped, so
+        stretch it to a day to leave time for mpremote to redeploy."""
+        if self.wdt is not None:
+            try:
+                import machine
+
+                machine.WDT(timeout=86400000)
+            except (ValueError, OSError):
+                pass
+        for r in self.radios:
+            try:
+                r.stop()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001
+                pass
+        self.link.log("warn", "interrupted", detail="REPL is free; main.py stopped")

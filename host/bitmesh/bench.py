@@ -1,0 +1,115 @@
+"""`bitmesh bench`: measure, compare, write build/bench.json, print a table.
+
+Benchmarks compare; they never assert. Each area contributes a function
+returning a flat dict of figures; a missing optional part (no mosquitto, say)
+is reported as skipped with its reason instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+MPY_SCRIPTS = Path(__file__).with_name("mpy_scripts")
+BOARD_HEAP = "110wK"
+
+# (figure prefix, "module:function") for the areas other than the core.
+AREAS = [
+    ("sim", "bitmesh.sim.bench:bench_sim"),
+    ("hostlink", "bitmesh.vboard.bench:bench_hostlink"),
+    ("gateway", "bitmesh.gateway.bench:bench_gateway"),
+    ("games", "bitmesh.game_bench:bench_games"),
+]
+
+
+def micropython() -> str:
+    exe = Path(sys.executable).with_name("micropython")
+    return str(exe) if exe.exists() else "micropython"
+
+
+def _json_line(out: str) -> dict[str, Any]:
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise RuntimeError("no JSON in output: " + out[-300:])
+
+
+def bench_core() -> dict[str, float]:
+    """Hash, forward path and codec on MicroPython (board heap) and CPython."""
+    script = str(MPY_SCRIPTS / "bench_core.py")
+    shared = str(ROOT / "shared")
+    r = subprocess.run([micropython(), "-X", f"heapsize={BOARD_HEAP}", script, shared],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip() or r.stdout.strip())
+    mp = _json_line(r.stdout)
+    r2 = subprocess.run([sys.executable, script, shared], capture_output=True, text=True, timeout=300)
+    if r2.returncode != 0:
+        raise RuntimeError(r2.stderr.strip())
+    cp = _json_line(r2.stdout)
+    return {
+        "hash_viper_speedup": mp["hash_viper_speedup"],
+        "hash_viper_us": mp["hash_viper_us"],
+        "hash_py_us_micropython": mp["hash_py_us"],
+        "forward_us_micropython": mp["forward_us"],
+        "forward_us_cpython": cp["forward_us"],
+        "codec_us_micropython": mp["codec_us"],
+        "codec_us_cpython": cp["codec_us"],
+    }
+
+
+def bench_heap() -> dict[str, float]:
+    """One node with 128 peers and 1024 dedup entries under -X heapsize=64wK."""
+    compiled = ROOT / "build/mpy-unix"
+    subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
+                   check=True, timeout=300)
+    env = dict(os.environ, BITMESH_CORE_PATH=str(compiled))
+    r = subprocess.run([micropython(), "-X", "heapsize=64wK", str(ROOT / "tests/mpy/budget.py")],
+                       capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    d = _json_line(r.stdout)
+    return {
+        "heap64_ok": 1.0 if r.returncode == 0 else 0.0,
+        "heap64_live_bytes": float(d["heap_live_bytes"]),
+        "heap64_free_bytes": float(d["heap_free"]),
+        "heap64_code_bytes": float(d["code_bytes"]),
+    }
+
+
+def _load(spec: str) -> Callable[[], dict[str, float]] | None:
+    mod_name, fn = spec.split(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError:
+        return None
+    f = getattr(mod, fn, None)
+    return f if callable(f) else None
+
+
+def run_all(progress: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {"figures": {}, "skipped": {}, "seconds": {}}
+    areas: list[tuple[str, Callable[[], dict[str, float]] | None]] = [
+        ("core", bench_core), ("heap", bench_heap)]
+    areas += [(name, _load(spec)) for name, spec in AREAS]
+    for name, fn in areas:
+        if fn is None:
+            results["skipped"][name] = "not available in this build"
+            continue
+        progress(name)
+        t0 = time.monotonic()
+        try:
+            figs = fn()
+        except Exception as exc:  # noqa: BLE001 - a bench area failing must not hide the others
+            results["skipped"][name] = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        results["seconds"][name] = round(time.monotonic() - t0, 1)
+        for k, v in figs.items():
+            results["figures"][k] = v
+    return results

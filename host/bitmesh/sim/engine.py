@@ -1,0 +1,439 @@
+"""The discrete-event engine: a virtual clock driving real MeshNode objects.
+
+Time is an integer count of simulated microseconds; nodes see
+``now_ms = t_us // 1000``. Events live in one heap of ``(t_us, seq, fn, arg)``
+(``seq`` keeps same-time events in scheduling order, so runs repeat exactly).
+Nothing here sleeps or reads the wall clock, except ``wall_s`` in the result.
+
+Per node the engine keeps: the MeshNode (None while dead), a 6-byte link
+address, a radio queue (a node transmits one frame at a time; frames queue
+behind its own airtime) and the time of its next wake-up. After anything
+touches a node (a reception, a timer, an application send) :meth:`_service`
+moves its outgoing frames to the radio, hands its events to the metrics
+collector and schedules its next ``handle_timer`` at ``next_timer()``.
+A frame reaches receivers at the end of its airtime (see medium.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from bitmesh_core import hashing, packet
+from bitmesh_core.auth import FrameAuth
+from bitmesh_core.clock import diff, wrap
+from bitmesh_core.config import NodeConfig
+from bitmesh_core.events import Event
+from bitmesh_core.identity import Identity
+from bitmesh_core.node import MeshNode
+from bitmesh_core.packet import T_BROADCAST, TLV_PAYLOAD, build, tlv
+from bitmesh_core.rng import SeededRng
+from bitmesh_core.router import ROUTERS
+
+from bitmesh.errors import UsageError
+from bitmesh.sim import reference, services
+from bitmesh.sim.medium import Medium
+from bitmesh.sim.metrics import Collector, payload_for
+from bitmesh.sim.scenario import Event as ScEvent
+from bitmesh.sim.scenario import Scenario, Traffic
+
+NETWORK_KEY = hashlib.sha256(b"bitmesh-sim network key").digest()
+ROGUE_KEY = hashlib.sha256(b"bitmesh-sim rogue key").digest()
+SAMPLE_US = 5_000_000  # how often table sizes are sampled
+COPY_WINDOW_US = 30_000_000  # retry copies of one frame are told apart this long
+
+
+_HASH_MEMO: dict[bytes, bytes] = {}
+_HASH_MEMO_MAX = 200_000
+
+
+def _hash64_memo(data: bytes | bytearray | memoryview, n: int, out: bytearray) -> None:
+    """The core's pure-Python dedup hash, memoised on its input bytes.
+
+    Every receiver of one transmission hashes the same bytes; on CPython the
+    pure-Python hash dominated the profile. A memo of a pure function gives
+    bit-identical identities, so the nodes behave exactly as without it."""
+    k = bytes(data[:n])
+    r = _HASH_MEMO.get(k)
+    if r is None:
+        if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
+            _HASH_MEMO.clear()
+        hashing.hash64_into_py(data, n, out)
+        _HASH_MEMO[k] = bytes(out[:8])
+    else:
+        out[:8] = r
+
+
+def install_hash_memo() -> None:
+    """Route bitmesh_core.packet's identity hash through the memo (CPython only)."""
+    if packet.hash64_into is hashing.hash64_into_py:
+        packet.hash64_into = _hash64_memo
+
+
+def check_router(name: str) -> None:
+    """Raise UsageError unless ``name`` is a registered core router."""
+    if name not in ROUTERS:
+        have = ", ".join(sorted(ROUTERS))
+        raise UsageError(f"router {name!r} is not available in this build of bitmesh_core "
+                         f"(available: {have})")
+
+
+class Engine:
+    """One run of one scenario under one router. Call :meth:`run` once."""
+
+    def __init__(self, sc: Scenario, router: str, duration_s: float | None = None) -> None:
+        check_router(router)
+        install_hash_memo()
+        self.sc = sc
+        self.router = router
+        self.n = n = len(sc.nodes)
+        self.end_us = int((duration_s if duration_s is not None else sc.duration_s) * 1e6)
+        self.medium = Medium(sc)
+        self.col = Collector(n, [])
+        self.heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
+        self.seq = 0
+        self.now_us = 0
+        self.now_ms = 0
+        self.addrs = [bytes((2, 0)) + i.to_bytes(4, "big") for i in range(n)]
+        self.addr_index = {a: i for i, a in enumerate(self.addrs)}
+        self.identities = [Identity.from_secret(
+            hashlib.sha256(b"bitmesh-sim node %d" % i).digest()) for i in range(n)]
+        self.index_of_id = {ident.node_id: i for i, ident in enumerate(self.identities)}
+        self.col.node_ids = [ident.node_id for ident in self.identities]
+        self.alive = [True] * n
+        self.boots = [0] * n
+        self.gen = [0] * n  # bumped on kill: in-flight transmissions of the old life die
+        self.busy = [False] * n
+        self.radio_q: list[deque[tuple[int, bytes | None, bytes | bytearray]]] = [
+            deque() for _ in range(n)]
+        self.wake_at = [-1] * n
+        self.copies: dict[tuple[int, int], int] = {}
+        self.copies_old: dict[tuple[int, int], int] = {}
+        self.rx_last: list[tuple[int, set[int]] | None] = [None] * n
+        self.services_by_type: dict[int, object] = {}
+        self.observers: list[Callable[[int, Event], None]] = []
+        self.drivers: list[Any] = []
+        self.partitions: list[tuple[float, list[list[int]] | None]] = []
+        self.cds: int | None = None
+        self.mtu = sc.radio.mtu
+        self.collisions = sc.radio.collisions
+        base = dict(sc.node_config)
+        base["router"] = router
+        self.configs = [NodeConfig.from_dict(dict(base, role=nd.role)) for nd in sc.nodes]
+        self.nodes: list[MeshNode | None] = [self._make_node(i) for i in range(n)]
+
+    # ---------------------------------------------------------- scheduling
+    def at(self, t_us: int, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Run ``fn(arg)`` at simulated time ``t_us`` (services use this too)."""
+        self.seq += 1
+        heapq.heappush(self.heap, (t_us, self.seq, fn, arg))
+
+    def register_service(self, ptype: int, handler: object) -> None:
+        self.services_by_type[ptype] = handler
+        for nd in self.nodes:
+            if nd is not None:
+                nd.register_service(ptype, handler)
+
+    def on_event(self, fn: Callable[[int, Event], None]) -> None:
+        self.observers.append(fn)
+
+    def _make_node(self, i: int) -> MeshNode:
+        seed = (self.sc.seed * 1_000_003 + i * 7919 + self.boots[i] * 104_729) & 0xFFFFFFFF
+        cfg = NodeConfig.from_dict(self.configs[i].to_dict())
+        nd = MeshNode(cfg, self.identities[i], NETWORK_KEY, SeededRng(seed), self.now_ms,
+                      boot_count=self.boots[i])
+        for ptype, h in self.services_by_type.items():
+            nd.register_service(ptype, h)
+        return nd
+
+    # ----------------------------------------------------------- node loop
+    def _service(self, i: int) -> None:
+        nd = self.nodes[i]
+        if nd is None:
+            return
+        frames = nd.frames_to_send()
+        if frames:
+            self.radio_q[i].extend(frames)
+            if not self.busy[i]:
+                self._start_tx(i)
+        if nd.events:
+            while True:
+                ev = nd.next_event()
+                if ev is None:
+                    break
+                self.col.on_event(i, ev, self.now_us)
+                for fn in self.observers:
+                    fn(i, ev)
+        t = nd.next_timer()
+        if t is None:
+            return
+        now_ms = self.now_ms
+        d = diff(t, wrap(now_ms))
+        wake = (now_ms + (d if d > 0 else 1)) * 1000
+        w = self.wake_at[i]
+        if w <= self.now_us or wake < w:
+            self.wake_at[i] = wake
+            self.seq += 1
+            heapq.heappush(self.heap, (wake, self.seq, self._wake, i))
+
+    def _wake(self, i: int) -> None:
+        if self.wake_at[i] != self.now_us:
+            return  # superseded by an earlier wake-up, or the node died
+        nd = self.nodes[i]
+        if nd is None:
+            return
+        nd.handle_timer(self.now_ms)
+        self._service(i)
+
+    # --------------------------------------------------------------- radio
+    def _start_tx(self, i: int) -> None:
+        q = self.radio_q[i]
+        while q:
+            _iface, addr, frame = q.popleft()
+            data = bytes(frame)
+            if len(data) > self.mtu:
+                self.col.medium_drops["mtu"] = self.col.medium_drops.get("mtu", 0) + 1
+                continue
+            air = self.medium.airtime_us(len(data))
+            self.col.on_tx(i, data)
+            coll = self._collide(i, air) if self.collisions else None
+            self.busy[i] = True
+            self.seq += 1
+            heapq.heappush(self.heap, (self.now_us + air, self.seq, self._tx_end,
+                                       (i, self.gen[i], data, addr, coll, air)))
+            return
+
+    def _collide(self, i: int, air: int) -> set[int]:
+        """Receivers where this frame overlaps another one (both are lost there)."""
+        hit: set[int] = set()
+        now, end = self.now_us, self.now_us + air
+        rx_last = self.rx_last
+        for j, _thr, _r in self.medium.nbrs[i]:
+            last = rx_last[j]
+            if last is not None and last[0] > now:
+                hit.add(j)
+                last[1].add(j)
+            if last is None or last[0] < end:
+                rx_last[j] = (end, hit)
+        return hit
+
+    def _tx_end(self, arg: tuple[int, int, bytes, bytes | None, set[int] | None, int]) -> None:
+        i, gen, frame, addr, coll, air = arg
+        self.busy[i] = False
+        if gen != self.gen[i]:
+            # the sender died mid-frame: nothing arrives; a revived life may wait
+            if self.radio_q[i] and self.nodes[i] is not None:
+                self._start_tx(i)
+            return
+        nbrs = self.medium.nbrs[i]
+        airtime = self.col.airtime_us
+        airtime[i] += air
+        for j, _thr, _r in nbrs:
+            airtime[j] += air
+        if addr is not None:
+            j0 = self.addr_index.get(addr, -1)
+            nbrs = [x for x in nbrs if x[0] == j0]
+        key = int.from_bytes(frame[5:17], "big")
+        ck = (i, key)
+        copy = self.copies.get(ck, self.copies_old.get(ck, 0))
+        self.copies[ck] = copy + 1
+        nodes = self.nodes
+        lost = self.medium.lost
+        src = self.addrs[i]
+        now_ms = self.now_ms
+        for j, thr, rssi in nbrs:
+            nd = nodes[j]
+            if nd is None or (thr and lost(thr, i, j, key, copy)) or (coll and j in coll):
+                continue
+            nd.receive(0, frame, rssi, now_ms, src)
+            self._service(j)
+        if self.radio_q[i]:
+            self._start_tx(i)
+
+    def _rotate_copies(self, _arg: Any) -> None:
+        self.copies_old = self.copies
+        self.copies = {}
+        self.at(self.now_us + COPY_WINDOW_US, self._rotate_copies)
+
+    def _sample(self, _arg: Any) -> None:
+        c = self.col
+        for nd in self.nodes:
+            if nd is None:
+                continue
+            c.max_peers = max(c.max_peers, len(nd.peers))
+            c.max_dedup = max(c.max_dedup, len(nd.dedup))
+            routes = nd.router.stats().get("routes")
+            if isinstance(routes, int):
+                c.max_routes = max(c.max_routes, routes)
+        self.at(self.now_us + SAMPLE_US, self._sample)
+
+    # ------------------------------------------------------------- traffic
+    def _schedule_traffic(self) -> None:
+        for k, t in enumerate(self.sc.traffic):
+            if t.kind in services.TRAFFIC_DRIVERS:
+                index = self.sc.index()
+                drv = services.TRAFFIC_DRIVERS[t.kind](t.raw, index)
+                self.drivers.append(drv)
+                continue
+            rnd = random.Random(f"traffic/{self.sc.seed}/{k}")
+            for m in range(t.count):
+                at = int((t.start_s + m * t.interval_s) * 1e6)
+                if at > self.end_us:
+                    break
+                self.at(at, self._send, (t, m, rnd))
+
+    def _pick(self, rnd: random.Random, exclude: int = -1) -> int:
+        live = [i for i in range(self.n) if self.alive[i] and i != exclude]
+        return rnd.choice(live) if live else -1
+
+    def _send(self, arg: tuple[Traffic, int, random.Random]) -> None:
+        t, m, rnd = arg
+        if t.kind == "broadcast":
+            src = t.origin if t.origin is not None else self._pick(rnd)
+            dst = -1
+        elif t.pairs is not None:
+            src, dst = t.pairs[m % len(t.pairs)]
+        else:
+            src = self._pick(rnd)
+            dst = self._pick(rnd, exclude=src) if src >= 0 else -1
+            if dst < 0:
+                return
+        nd = self.nodes[src] if src >= 0 else None
+        if nd is None:
+            return  # the application of a dead node sends nothing
+        mi = self.col.new_msg(t.kind, src, dst, self.now_us)
+        msg = self.col.msgs[mi]
+        dist = self.medium.reach(src, self.alive)
+        if dst < 0:
+            msg.reach = set(dist) - {src}
+            if self.cds is None:
+                g = reference.graph(self.medium.edges(self.alive),
+                                    [i for i in range(self.n) if self.alive[i]])
+                self.cds = reference.cds_greedy(g, src)
+        else:
+            msg.counted = dst in dist
+            msg.opt_hops = dist.get(dst, 0)
+        target = None if dst < 0 else self.identities[dst].node_id
+        try:
+            nd.send_message(target, payload_for(mi, t.size), self.now_ms)
+        except ValueError as exc:
+            raise UsageError(f"{self.sc.source}: traffic: {exc}") from None
+        self._service(src)
+
+    # -------------------------------------------------------------- events
+    def _schedule_events(self) -> None:
+        for ev in self.sc.events:
+            self.at(int(ev.at_s * 1e6), self._event, ev)
+
+    def _event(self, ev: ScEvent) -> None:
+        a = ev.action
+        if a == "kill":
+            for i in ev.nodes:
+                if self.alive[i]:
+                    self.alive[i] = False
+                    self.nodes[i] = None
+                    self.gen[i] += 1
+                    self.radio_q[i].clear()
+                    self.wake_at[i] = -1
+            self.col.on_kill(ev.nodes, self.now_us)
+        elif a == "revive":
+            for i in ev.nodes:
+                if not self.alive[i]:
+                    self.alive[i] = True
+                    self.boots[i] += 1
+                    self.nodes[i] = self._make_node(i)
+                    self._service(i)
+        elif a == "partition":
+            self.medium.partition(ev.groups)
+            self.partitions.append((ev.at_s, ev.groups))
+            self.col.disrupt_us.append(self.now_us)
+        elif a == "heal":
+            self.medium.heal()
+            self.partitions.append((ev.at_s, None))
+        elif a == "set_loss":
+            self.medium.set_loss(ev.loss)
+        elif a == "rogue":
+            step = max(1, int(1e6 / ev.rate_per_s))
+            rnd = SeededRng(self.sc.seed * 31 + ev.nodes[0])
+            for i in ev.nodes:
+                self.at(self.now_us, self._rogue, (ev, i, step, rnd))
+        else:
+            services.EVENT_HANDLERS[a](self, ev)
+
+    def _rogue(self, arg: tuple[ScEvent, int, int, SeededRng]) -> None:
+        ev, i, step, rnd = arg
+        if self.now_us > int(ev.until_s * 1e6):
+            return
+        if self.nodes[i] is not None:
+            src = bytes(rnd.getrandbits(8) for _ in range(8))
+            body = tlv(TLV_PAYLOAD, bytes(rnd.getrandbits(8) for _ in range(20)))
+            f = build(T_BROADCAST, src, rnd.getrandbits(30), 7, body)
+            FrameAuth(NETWORK_KEY if ev.authenticated else ROGUE_KEY).sign(f)
+            self.col.rogue_keys.add(bytes(f[5:17]))
+            self.radio_q[i].append((0, None, f))
+            if not self.busy[i]:
+                self._start_tx(i)
+        self.at(self.now_us + step, self._rogue, arg)
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        """Run to the end of the scenario; returns the metrics object."""
+        wall0 = time.perf_counter()
+        for i in range(self.n):
+            self._service(i)
+        self._schedule_traffic()
+        self._schedule_events()
+        for drv in self.drivers:
+            drv.start(self)
+        self.at(0, self._sample)
+        self.at(COPY_WINDOW_US, self._rotate_copies)
+        heap = self.heap
+        end = self.end_us
+        pop = heapq.heappop
+        while heap:
+            t, _s, fn, arg = pop(heap)
+            if t > end:
+                break
+            self.now_us = t
+            self.now_ms = t // 1000
+            fn(arg)
+        self.now_us = end
+        wall = time.perf_counter() - wall0
+        return self._result(wall)
+
+    def _result(self, wall: float) -> dict[str, Any]:
+        sc = self.sc
+        out: dict[str, Any] = {"scenario": sc.name, "router": self.router, "seed": sc.seed,
+                               "nodes": self.n}
+        body = self.col.result(max(1, self.end_us))
+        out.update(body)
+        out["reference"] = {"cds_greedy": self.cds,
+                            "optimal_hops_mean": body["unicast"]["optimal_hops_mean"]}
+        out["games"] = None
+        out["dht"] = None
+        out["relay"] = None
+        for drv in self.drivers:
+            key, section = drv.metrics()
+            out[key] = section
+        drops: dict[str, int] = dict(self.col.medium_drops)
+        for nd in self.nodes:
+            if nd is not None:
+                for k, v in nd.drops.items():
+                    drops[k] = drops.get(k, 0) + v
+        out["drops"] = dict(sorted(drops.items()))
+        out["per_node"] = {"tx": list(self.col.tx_by_node),
+                           "msg_tx": list(self.col.msg_tx_by_node),
+                           "alive_at_end": list(self.alive)}
+        out["duration_s"] = self.end_us / 1e6
+        out["wall_s"] = round(wall, 3)
+        return out
+
+
+def run_scenario(sc: Scenario, router: str, duration_s: float | None = None) -> dict[str, Any]:
+    """Run ``sc`` under ``router``; the metrics object of FORMAT.md."""
+    return Engine(sc, router, duration_s).run()

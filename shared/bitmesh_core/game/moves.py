@@ -1,0 +1,179 @@
+"""Receiving one signed move into a Session: authentication, anti-cheat, dispatch.
+
+Order matters and is the contract:
+
+1. a byte-identical copy of a move already handled is a retransmission: it only
+   triggers help for a late player (resend our previous round, or START);
+2. the author's key: known, or self-certified by OPEN/JOIN/START (trust on
+   first use, pinned by the host's START roster fingerprints), or carried in a
+   COMMIT whose fingerprint matches the roster;
+3. a move whose author is not the frame's origin is a forgery if the origin
+   signed it (accused) and unattributable otherwise (dropped, counted);
+4. flooding and replay checks on the authenticated author;
+5. dispatch by kind and round (one round ahead is buffered, one behind helps).
+"""
+
+from ..clock import diff
+from ..compat import TYPE_CHECKING
+from . import wire
+from .anticheat import SeatGuard
+from .auth import key_fp
+from .dice import commitment
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+def _key_for(s: "Session", m: wire.Move) -> "bytes | None":
+    key = s.keys.get(m.player)
+    if key is not None:
+        return key
+    k = m.kind
+    d = m.data
+    if k == wire.K_JOIN and len(d) >= 32:
+        return d[:32]
+    if k == wire.K_OPEN and len(d) >= 40 and m.player == s.host:
+        return d[8:40]
+    if k == wire.K_START and m.player == s.host and len(d) >= 33:
+        return d[-32:]
+    if k == wire.K_COMMIT and len(d) >= 67:
+        seat = s.seat(m.player)
+        if seat >= 0 and s.fps[seat] == key_fp(d[35:67]):
+            return d[35:67]
+    return None
+
+
+def _help(s: "Session", m: wire.Move, now: int) -> None:
+    """A late player is still sending old moves: resend what it needs."""
+    svc = s.svc
+    if 0 <= diff(now, s.help_t) < svc.retry_ms // 2:  # type: ignore[attr-defined]
+        return
+    s.help_t = now
+    if m.kind == wire.K_JOIN and s.host == s.me and s.start_msg:
+        svc.send(s.svc.ptype_for(wire.K_START), s.start_msg, now)  # type: ignore[attr-defined]
+    elif m.rnd + 1 == s.rnd:
+        for ptype, body in s.prev_msgs:
+            svc.send(ptype, body, now)  # type: ignore[attr-defined]
+
+
+def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
+    svc = s.svc
+    dg = m.digest()
+    if dg in s.seen:
+        _help(s, m, now)
+        return
+    if m.player != src:
+        skey = s.keys.get(src)
+        if skey is not None and s.check_sig(m, skey):
+            s.accuse(src, "forge", [m.raw + m.sig], now)
+        else:
+            svc.node.drop("game_unattributable")  # type: ignore[attr-defined]
+        return
+    key = _key_for(s, m)
+    if not s.check_sig(m, key):
+        svc.node.drop("game_bad_sig")  # type: ignore[attr-defined]
+        return
+    if key is not None and m.player not in s.keys and len(s.keys) < 2 * s.seats:
+        s.keys[m.player] = key
+    s.seen.append(dg)
+    if len(s.seen) > 8 * s.seats:
+        s.seen.pop(0)
+    g = s.guards.get(m.player)
+    if g is None:
+        if len(s.guards) >= 2 * s.seats:
+            return
+        g = SeatGuard(svc.flood_burst, now)  # type: ignore[attr-defined]
+        s.guards[m.player] = g
+    if m.kind != wire.K_OPEN and m.kind != wire.K_JOIN and \
+            g.flood(now, svc.flood_rate, svc.flood_burst):  # type: ignore[attr-defined]
+        s.accuse(m.player, "flooding", [m.raw + m.sig], now)
+        return
+    old = g.replay(m.mseq, m.rnd, m.raw + m.sig)
+    if old is not None:
+        s.accuse(m.player, "replay", [old, m.raw + m.sig], now)
+        return
+    _dispatch(s, m, now)
+
+
+def _dispatch(s: "Session", m: wire.Move, now: int) -> None:
+    k = m.kind
+    if k == wire.K_OPEN:
+        return
+    if k == wire.K_JOIN:
+        if s.state == "lobby" and s.host == s.me:
+            s.svc.admit(s, m.player, now)  # type: ignore[attr-defined]
+        elif s.host == s.me and s.seat(m.player) >= 0:
+            _help(s, m, now)
+        return
+    if k == wire.K_START:
+        if s.state == "lobby" and m.player == s.host:
+            _start(s, m, now)
+        return
+    seat = s.seat(m.player)
+    if seat < 0 and not (s.state == "lobby" and m.rnd == 1):
+        return
+    if m.rnd == s.rnd + 1:
+        if len(s.ahead) < 3 * s.seats:
+            s.ahead.append((m, m.player))
+        return
+    if m.rnd + 1 == s.rnd:
+        _help(s, m, now)
+        return
+    if m.rnd != s.rnd or s.state not in ("commit", "reveal", "vote") or not s.snap.active[seat]:
+        return
+    if k == wire.K_LEAVE:
+        s.absent[seat] = 1
+    elif k == wire.K_COMMIT:
+        if len(m.data) < 35:
+            return
+        c = s.commits[seat]
+        if c is None:
+            s.commits[seat] = m
+            _check_reveal(s, seat, now)
+        elif c.data[:32] != m.data[:32]:
+            s.accuse(m.player, "double_commit", [c.raw + c.sig, m.raw + m.sig], now)
+            return
+        elif c.mseq != m.mseq:
+            s.accuse(m.player, "replay", [c.raw + c.sig, m.raw + m.sig], now)
+            return
+    elif k == wire.K_REVEAL:
+        if len(m.data) < 16 or s.reveals[seat] is not None:
+            return
+        s.reveals[seat] = m
+        if not _check_reveal(s, seat, now):
+            return
+    elif k == wire.K_VOTE:
+        if len(m.data) >= 16:
+            s.votes.add(seat, m.data[:16], m.mseq)
+    s._progress(now)
+
+
+def _check_reveal(s: "Session", seat: int, now: int) -> bool:
+    """When both the commitment and the reveal of a seat are in, check them."""
+    c = s.commits[seat]
+    r = s.reveals[seat]
+    if c is None or r is None:
+        return True
+    if commitment(s.table, s.rnd, s.roster[seat], r.data[:16]) == c.data[:32]:
+        return True
+    s.accuse(s.roster[seat], "bad_reveal", [c.raw + c.sig, r.raw + r.sig], now)
+    return False
+
+
+def _start(s: "Session", m: wire.Move, now: int) -> None:
+    d = m.data
+    n = d[0] if d else 0
+    if n < 2 or len(d) < 1 + 12 * n + 32:
+        return
+    roster = []
+    fps = []
+    for i in range(n):
+        roster.append(bytes(d[1 + 12 * i: 9 + 12 * i]))
+        fps.append(bytes(d[9 + 12 * i: 13 + 12 * i]))
+    # Keys learnt before START must match the host's roster fingerprints.
+    for i in range(n):
+        k = s.keys.get(roster[i])
+        if k is not None and key_fp(k) != fps[i]:
+            del s.keys[roster[i]]
+    s.start_msg = wire.signed_body(m.raw, m.sig)
+    s._begin(roster, fps, now)

@@ -1,0 +1,358 @@
+"""One craps table as seen by one player: lobby, rounds, forfeits, consensus.
+
+The session's life is a table in h11's style: ``TRANSITIONS[(state, event)]``
+gives the next state and any other pair is a protocol error (the offending
+input is dropped and counted, never raised out of the core).
+
+A round is one roll::
+
+    commit  every active seat signs COMMIT(sha256(dom|table|round|id|nonce), bet)
+    reveal  once every commitment is in, each seat signs REVEAL(nonce)
+    vote    once every reveal is in: dice from all nonces, craps applied, and a
+            signed VOTE on the resulting state hash; final at >= 2/3 agreement
+
+Loss is handled by resending every message of the current round each
+``game_retry_ms`` (byte-identical: same signature, same move counter) and by
+resending the previous round's messages when a late player is heard. A seat is
+dropped without blame when its commitment never arrives (``game_commit_ms``)
+and accused of withholding only when its reveal is missing
+``game_reveal_ms`` after this player entered the reveal phase, long enough for
+many retries across a lossy mesh. A round with a cheater settles as a forfeit
+(no roll; the cheater loses bankroll and seat).
+"""
+
+from ..clock import add, diff
+from . import wire
+from .anticheat import Accusation, SeatGuard
+from .auth import key_fp, verify
+from .consensus import VoteBox
+from .craps import BET_NONE, Craps
+from .dice import commitment, new_nonce, roll
+from .moves import handle_move
+
+TRANSITIONS = {
+    ("idle", "open"): "lobby",
+    ("idle", "join"): "lobby",
+    ("lobby", "start"): "commit",
+    ("commit", "commits_in"): "reveal",
+    ("commit", "cheat"): "vote",
+    ("reveal", "reveals_in"): "vote",
+    ("reveal", "cheat"): "vote",
+    ("vote", "cheat"): "vote",
+    ("vote", "quorum"): "commit",
+    ("vote", "last_round"): "done",
+    ("lobby", "leave"): "closed",
+    ("commit", "leave"): "closed",
+    ("reveal", "leave"): "closed",
+    ("vote", "leave"): "closed",
+    ("done", "leave"): "closed",
+}  # type: dict[tuple[str, str], str]
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Session:
+    """State of one table. ``svc`` is the GameService (sending, timers, policy)."""
+
+    def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
+                 bankroll: int, now: int) -> None:
+        self.svc = svc
+        self.table = table
+        self.host = host
+        self.me = svc.node.node_id  # type: ignore[attr-defined]
+        self.seats = seats
+        self.rounds = rounds
+        self.bankroll = bankroll
+        self.state = "idle"
+        self.roster = []  # type: list[bytes]
+        self.fps = []  # type: list[bytes]
+        self.keys = {}  # type: dict[bytes, bytes]
+        self.joined = []  # type: list[bytes]
+        self.rnd = 0
+        self.mseq = 0
+        self.game = Craps(0, 0)
+        self.snap = self.game
+        self.commits = []  # type: list[wire.Move | None]
+        self.reveals = []  # type: list[wire.Move | None]
+        self.absent = bytearray()
+        self.cheats = []  # type: list[int]
+        self.pending = []  # type: list[int]
+        self.votes = VoteBox()
+        self.my_state = b""
+        self.dice = (0, 0)
+        self.nonce = b""
+        self.my_msgs = []  # type: list[tuple[int, bytes]]
+        self.prev_msgs = []  # type: list[tuple[int, bytes]]
+        self.ahead = []  # type: list[tuple[wire.Move, bytes]]
+        self.seen = []  # type: list[bytes]
+        self.guards = {}  # type: dict[bytes, SeatGuard]
+        self.accused = {}  # type: dict[bytes, Accusation]
+        self.history = []  # type: list[tuple[int, int, int, bytes]]
+        self.phase_t = now
+        self.resend_t = now
+        self.help_t = now
+        self.no_quorum_flagged = False
+        self.bet = (BET_NONE, 0)  # the bet this player places next come-out
+        self.cheat = ""  # simulator/test cheater behaviour (see cheat_* below)
+        self.cheat_round = 2
+        self.old_commit = b""
+        self.start_msg = b""
+        self.last_body = b""
+
+    # ------------------------------------------------------------ machine
+    def fire(self, event: str) -> None:
+        nxt = TRANSITIONS.get((self.state, event))
+        if nxt is None:
+            raise ProtocolError(self.state + "/" + event)
+        self.state = nxt
+
+    def seat(self, player: bytes) -> int:
+        for i in range(len(self.roster)):
+            if self.roster[i] == player:
+                return i
+        return -1
+
+    def active(self) -> bytearray:
+        return self.game.active
+
+    # ------------------------------------------------------------ sending
+    def _sign_send(self, kind: int, data: bytes, now: int, rnd: int = -1,
+                   player: "bytes | None" = None, keep: bool = True) -> bytes:
+        self.mseq += 1
+        raw = wire.encode_move(kind, self.table, self.rnd if rnd < 0 else rnd, self.mseq,
+                               player or self.me, data)
+        sig = self.svc.signer.sign(wire.sign_input(raw))  # type: ignore[attr-defined]
+        body = wire.signed_body(raw, sig)
+        ptype = self.svc.ptype_for(kind)  # type: ignore[attr-defined]
+        self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
+        if keep:
+            self.my_msgs.append((ptype, body))
+        self.last_body = body
+        return raw
+
+    def open(self, now: int) -> None:
+        """Host: announce the table and take the first seat."""
+        self.fire("open")
+        pub = self.svc.signer.public  # type: ignore[attr-defined]
+        self.keys[self.me] = pub
+        self.joined.append(self.me)
+        self._sign_send(wire.K_OPEN, bytes((self.seats, self.rounds >> 8, self.rounds & 0xFF))
+                        + self.bankroll.to_bytes(4, "big") + b"\x01" + pub, now)
+
+    def join(self, now: int) -> None:
+        self.fire("join")
+        self.keys[self.me] = self.svc.signer.public  # type: ignore[attr-defined]
+        self._sign_send(wire.K_JOIN, self.svc.signer.public, now)  # type: ignore[attr-defined]
+
+    def start(self, now: int) -> None:
+        """Host: fix the roster in join order and start round 1."""
+        data = bytearray((len(self.joined),))
+        for pid in self.joined:
+            data += pid + key_fp(self.keys[pid])
+        self._sign_send(wire.K_START, bytes(data) + self.keys[self.me], now)
+        self.start_msg = self.last_body
+        self._begin(list(self.joined), [key_fp(self.keys[p]) for p in self.joined], now)
+
+    def _begin(self, roster: "list[bytes]", fps: "list[bytes]", now: int) -> None:
+        self.roster = roster
+        self.fps = fps
+        self.game = Craps(len(roster), self.bankroll)
+        self.absent = bytearray(len(roster))
+        self.fire("start")
+        self.svc.event("table_started", self, {"players": [p.hex() for p in roster]})
+        if self.seat(self.me) < 0:
+            self.svc.event("not_seated", self, {})
+            self.state = "closed"
+            return
+        self.rnd = 1
+        self._enter_round(now)
+
+    def leave(self, now: int) -> None:
+        if self.state in ("commit", "reveal", "vote", "lobby"):
+            self._sign_send(wire.K_LEAVE, b"", now, keep=False)
+        self.fire("leave")
+
+    # ------------------------------------------------------------- rounds
+    def _enter_round(self, now: int) -> None:
+        n = len(self.roster)
+        self.commits = [None] * n
+        self.reveals = [None] * n
+        self.cheats = []
+        self.votes = VoteBox()
+        self.my_state = b""
+        self.prev_msgs = self.my_msgs
+        self.my_msgs = []
+        self.phase_t = now
+        self.resend_t = add(now, self.svc.retry_ms)  # type: ignore[attr-defined]
+        self.no_quorum_flagged = False
+        self.snap = self.game.copy()
+        me = self.seat(self.me)
+        if me >= 0 and self.game.active[me]:
+            self.nonce = new_nonce(self.svc.node.rng)  # type: ignore[attr-defined]
+            kind, amt = self.svc.choose_bet(self)  # type: ignore[attr-defined]
+            c = commitment(self.table, self.rnd, self.me, self.nonce)
+            data = c + bytes((kind, amt >> 8, amt & 0xFF)) + self.keys[self.me]
+            raw = self._sign_send(wire.K_COMMIT, data, now)
+            self._cheat_commit(raw, data, now)
+        ahead = self.ahead
+        self.ahead = []
+        for m, src in ahead:
+            self.handle(m, src, now)
+        self._progress(now)
+
+    def _waiting(self, moves: "list[wire.Move | None]") -> bool:
+        act = self.game.active
+        for i in range(len(self.roster)):
+            if act[i] and not self.absent[i] and moves[i] is None:
+                return True
+        return False
+
+    def _progress(self, now: int) -> None:
+        if self.state == "commit" and not self._waiting(self.commits):
+            self.fire("commits_in")
+            self.phase_t = now
+            me = self.seat(self.me)
+            withhold = self.cheat == "withhold_reveal" and self.rnd >= self.cheat_round
+            if me >= 0 and self.game.active[me] and not withhold:
+                nonce = self.nonce
+                if self.cheat == "bad_reveal" and self.rnd >= self.cheat_round:
+                    nonce = bytes((nonce[0] ^ 1,)) + nonce[1:]
+                self._sign_send(wire.K_REVEAL, nonce, now)
+        if self.state == "reveal" and not self._waiting(self.reveals):
+            self.fire("reveals_in")
+            self._settle(now)
+        if self.state == "vote" and self.my_state:
+            act = self.game.active
+            for s in self.votes.disagreeing(self.my_state, act):
+                self.svc.event("disagreement", self, {"round": self.rnd,  # type: ignore[attr-defined]
+                                                      "player": self.roster[s].hex()})
+            if self.votes.final(self.my_state, act):
+                self._final(now)
+
+    def _settle(self, now: int) -> None:
+        """Compute this round's outcome from the snapshot and vote on it."""
+        g = self.snap.copy()
+        for i in range(len(self.roster)):
+            if self.absent[i]:
+                g.active[i] = 0
+        forfeits = self.cheats + self.pending
+        if forfeits:
+            for s in forfeits:
+                g.forfeit(s)
+            dice = (0, 0)
+        else:
+            field = [0] * len(self.roster)
+            nonces = []
+            for i in range(len(self.roster)):
+                c = self.commits[i]
+                r = self.reveals[i]
+                if not g.active[i] or c is None or r is None:
+                    continue
+                field[i] = g.place(i, c.data[32], (c.data[33] << 8) | c.data[34])
+                nonces.append(r.data[:16])
+            d = roll(self.table, self.rnd, nonces)
+            dice = (d[0], d[1])
+            g.apply(d[0], d[1], field)
+        self.game = g
+        self.dice = dice
+        self.my_state = g.state_hash(self.rnd, dice)
+        me = self.seat(self.me)
+        if me >= 0 and g.active[me]:
+            self.votes.add(me, self.my_state, self.mseq + 1)
+            self._sign_send(wire.K_VOTE, self.my_state + bytes(dice), now)
+
+    def _final(self, now: int) -> None:
+        self.pending = []
+        self.history.append((self.rnd, self.dice[0], self.dice[1], self.my_state))
+        if len(self.history) > 16:
+            self.history.pop(0)
+        self.svc.event("round_final", self, {  # type: ignore[attr-defined]
+            "round": self.rnd, "dice": [self.dice[0], self.dice[1]],
+            "state": self.my_state.hex(), "point": self.game.point,
+            "bankrolls": list(self.game.bank)})
+        live = 0
+        for a in self.game.active:
+            live += a
+        if self.rnd >= self.rounds or live < 2:
+            self.fire("last_round")
+            self.svc.event("table_done", self, {"bankrolls": list(self.game.bank)})
+            return
+        self.fire("quorum")
+        self.rnd += 1
+        self._enter_round(now)
+
+    # ------------------------------------------------------------ timers
+    def on_timer(self, now: int) -> None:
+        if self.state in ("idle", "closed"):
+            return
+        rt = self.svc.retry_ms  # type: ignore[attr-defined]
+        if diff(now, self.resend_t) >= 0:
+            self.resend_t = add(now, rt)
+            for ptype, body in self.my_msgs:
+                self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
+            if self.state == "lobby" and self.host == self.me and len(self.joined) >= 2 \
+                    and diff(now, self.phase_t) >= self.svc.lobby_ms:  # type: ignore[attr-defined]
+                self.start(now)
+        el = diff(now, self.phase_t)
+        if self.state == "commit" and el >= self.svc.commit_ms:  # type: ignore[attr-defined]
+            for i in range(len(self.roster)):
+                if self.game.active[i] and self.commits[i] is None and not self.absent[i]:
+                    self.absent[i] = 1
+                    self.svc.event("absent", self, {"round": self.rnd,  # type: ignore[attr-defined]
+                                                    "player": self.roster[i].hex()})
+            self._progress(now)
+        elif self.state == "reveal" and el >= self.svc.reveal_ms:  # type: ignore[attr-defined]
+            for i in range(len(self.roster)):
+                c = self.commits[i]
+                if self.game.active[i] and self.reveals[i] is None and c is not None:
+                    self.accuse(self.roster[i], "withhold_reveal", [c.raw + c.sig], now)
+        elif self.state == "vote" and el >= self.svc.vote_ms and not self.no_quorum_flagged:  # type: ignore[attr-defined]
+            self.no_quorum_flagged = True
+            self.svc.event("no_quorum", self, {"round": self.rnd})  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ cheats
+    def accuse(self, player: bytes, kind: str, evidence: "list[bytes]", now: int) -> None:
+        """Record evidence, penalise, and forfeit the seat in this round."""
+        if player in self.accused or player == self.me:
+            return
+        a = Accusation(player, kind, self.rnd, evidence)
+        self.accused[player] = a
+        self.svc.penalize(player, kind)  # type: ignore[attr-defined]
+        self.svc.event("cheat", self, a.to_dict())  # type: ignore[attr-defined]
+        s = self.seat(player)
+        if s < 0:
+            return
+        if self.state in ("commit", "reveal", "vote") and self.snap.active[s]:
+            if s not in self.cheats:
+                self.cheats.append(s)
+            self.fire("cheat")
+            self._settle(now)
+            self._progress(now)
+        elif self.state not in ("done", "closed") and s not in self.pending:
+            self.pending.append(s)
+
+    def _cheat_commit(self, raw: bytes, data: bytes, now: int) -> None:
+        """Simulator/test cheaters (never used by honest shells)."""
+        if not self.cheat or self.rnd < self.cheat_round:
+            if self.rnd == self.cheat_round - 2 or not self.old_commit:
+                self.old_commit = data
+            return
+        if self.cheat == "double_commit":
+            other = commitment(self.table, self.rnd, self.me, bytes(16))
+            self._sign_send(wire.K_COMMIT, other + data[32:], now)
+        elif self.cheat == "replay" and self.rnd >= 3:
+            self._sign_send(wire.K_COMMIT, self.old_commit, now, rnd=self.rnd - 2)
+        elif self.cheat == "forge":
+            for p in self.roster:
+                if p != self.me:
+                    self._sign_send(wire.K_COMMIT, data, now, player=p)
+                    break
+
+    # ----------------------------------------------------------- receive
+    def handle(self, m: wire.Move, src: bytes, now: int) -> None:
+        handle_move(self, m, src, now)
+
+    def check_sig(self, m: wire.Move, key: "bytes | None") -> bool:
+        return key is not None and verify(key, wire.sign_input(m.raw), m.sig)

@@ -1,0 +1,524 @@
+"""The bitmesh router: managed broadcast, learned multi-path source routing,
+hop acks, repair, partition detection, store-and-forward, per-origin limits.
+
+See docs/ROUTING.md for the algorithms and the measurements behind them.
+
+- Floods (broadcasts, and unicasts to a destination without a route) relay
+  under two-hop coverage with delay-and-cancel (broadcast.py); leaves never
+  relay.
+- Unicasts carry a route record. A destination that receives a *flooded*
+  unicast answers its origin with a route reply carrying that record: the
+  forward path, proven to work in the direction the origin needs, so one-way
+  links are fine whenever some return path exists. Every receiver also guesses
+  the reverse of a record (valid on symmetric links, scored lower).
+- With a path known, the origin source-routes (TLV_SOURCE_ROUTE). Each hop
+  waits for a passive ack (hearing the next hop relay the frame, or the
+  destination's one-hop link ack) and retransmits up to ``hop_retries`` times;
+  a hop that still fails loses reputation and its routes, and a route error
+  goes back to the origin, which sends the message again (re-originated with a
+  fresh seq and its first seq as message id; the destination drops the second
+  copy of a message id).
+- Partitions: destinations that lose every path are reported once
+  (PartitionSuspected) and again when they return (PartitionHealed); messages
+  for them wait in the hold queue until then or until ``hold_ms``.
+- A per-origin token bucket limits what this node relays for any one origin,
+  so a flooder holding the network key cannot take the channel.
+"""
+
+from array import array
+
+from .broadcast import Coverage
+from .clock import add, diff
+from .compat import TYPE_CHECKING
+from .events import PartitionHealed, PartitionSuspected, SendFailed
+from .holdq import SENT, WAIT, Held, HoldQueue, MsgDedup
+from .packet import (
+    F_ACK_REQ, F_DST, F_ROUTE_REC, F_SRC_ROUTE, MAX_TTL, T_ACK, T_ROUTE, TLV_ACKED, TLV_NEIGHBORS,
+    TLV_ROUTE_OP, TLV_SOURCE_ROUTE, Packet, tlv,
+)
+from .partition import PartitionTracker
+from .router import ROUTERS, Router
+from .routes import RouteTable, reverse_path
+from .txqueue import P_CONTROL
+
+TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
+TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
+OP_REPLY = 1
+OP_ERROR = 2
+MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
+REPLY_GAP_MS = 1000
+
+if TYPE_CHECKING:
+    from .node import MeshNode
+
+
+class HopWait:
+    """A frame this node sent on a source route, waiting for its passive ack."""
+
+    __slots__ = ("pid", "frame", "prio", "nxt", "dst", "src", "path", "due", "tries", "ptype")
+
+    def __init__(self, pid: bytes, frame: "bytes | bytearray", prio: int, nxt: bytes,
+                 dst: bytes, src: bytes, path: "bytes | None", due: int, ptype: int) -> None:
+        self.pid = pid
+        self.frame = frame
+        self.prio = prio
+        self.nxt = nxt
+        self.dst = dst
+        self.src = src
+        self.path = path
+        self.due = due
+        self.tries = 0
+        self.ptype = ptype
+
+
+def _has_short(path: bytes, short: bytes) -> bool:
+    for i in range(0, len(path), 4):
+        if path[i:i + 4] == short:
+            return True
+    return False
+
+
+class MeshRouter(Router):
+    name = "bitmesh"
+
+    def __init__(self, node: "MeshNode") -> None:
+        super().__init__(node)
+        c = node.config
+        self.routes = RouteTable(c.max_routes, c.route_paths, c.route_stale_ms)
+        self.cov = Coverage(c.max_peers, c.pending_relays, c.bcast_cover)
+        self.part = PartitionTracker(c.max_routes, c.route_stale_ms)
+        self.holdq = HoldQueue(c.hold_max)
+        self.msgs = MsgDedup(c.msg_dedup)
+        self.waits = []  # type: list[HopWait]
+        self.shorts = {}  # type: dict[bytes, int]
+        self.replied = {}  # type: dict[bytes, int]
+        self.org_ids = {}  # type: dict[bytes, int]
+        self.org_tok = array("i", bytes(4 * c.origin_slots))
+        self.org_t = array("i", bytes(4 * c.origin_slots))
+        self.hb_rot = 0
+        self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
+                   "hop_fail": 0, "route_replies": 0, "route_errors": 0, "resent": 0,
+                   "held": 0, "origin_limited": 0, "link_acks": 0,
+                   "max_routes": 0}  # type: dict[str, int]
+        node.register_service(T_ROUTE, self)
+
+    # ------------------------------------------------------------ helpers
+    def _slot_of_short(self, short: bytes) -> int:
+        s = self.shorts.get(short, -1)
+        if s >= 0 and self.node.peers.ids[s][:4] != short:
+            return -1
+        return s
+
+    def _rebuild_shorts(self) -> None:
+        self.shorts = {}
+        by_id = self.node.peers.by_id
+        for nid in by_id:
+            self.shorts[nid[:4]] = by_id[nid]
+
+    def _rep_penalty(self, short: bytes) -> int:
+        s = self._slot_of_short(short)
+        if s < 0:
+            return 0
+        r = self.node.peers.rep[s]
+        return 0 if r >= 40 else (40 - r) * 2
+
+    def _targets(self) -> int:
+        return self.cov.targets(self.node.peers.by_id.values())
+
+    def _jitter(self, span: int) -> int:
+        return int(self.node.rng.getrandbits(10)) * span // 1024  # type: ignore[attr-defined]
+
+    def _origin_ok(self, src: bytes, now: int) -> bool:
+        """Per-origin token bucket on relayed traffic (tokens in 1/16ths)."""
+        c = self.node.config
+        ids = self.org_ids
+        i = ids.get(src, -1)
+        top = c.origin_rate_burst * 16
+        if i < 0:
+            if len(ids) >= c.origin_slots:
+                old = None
+                age = -1
+                for k in ids:
+                    a = diff(now, self.org_t[ids[k]])
+                    if a > age:
+                        old = k
+                        age = a
+                i = ids.pop(old)  # type: ignore[arg-type]
+            else:
+                i = len(ids)
+            ids[src] = i
+            self.org_tok[i] = top
+            self.org_t[i] = now
+        el = diff(now, self.org_t[i])
+        t = self.org_tok[i]
+        if el > 0:
+            t = min(top, t + el * c.origin_rate_per_s * 16 // 1000)
+            self.org_t[i] = now
+        if t < 16:
+            self.org_tok[i] = t
+            return False
+        self.org_tok[i] = t - 16
+        return True
+
+    def _lost(self, dsts: "list[bytes]", now: int) -> None:
+        new = self.part.mark_lost(dsts, now)
+        if new:
+            self.node.push_event(PartitionSuspected(new))
+
+    def _back(self, dst: bytes, now: int) -> None:
+        if self.part.back(dst):
+            self.node.push_event(PartitionHealed([dst]))
+        if self.holdq.items:
+            for h in self.holdq.waiting_for(dst):
+                self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id)
+
+    def _learn(self, dst: bytes, path: bytes, verified: bool, now: int) -> None:
+        if len(path) > 64 or dst == self.node.node_id:
+            return
+        self.routes.learn(dst, path, verified, now)
+        n = len(self.routes)
+        if n > self.st["max_routes"]:
+            self.st["max_routes"] = n
+        if self.part.lost:
+            self._back(dst, now)
+
+    # ---------------------------------------------------------- heartbeats
+    def heartbeat_tlvs(self, now: int) -> bytes:
+        ids = list(self.node.peers.by_id)
+        n = len(ids)
+        if n == 0:
+            return tlv(TLV_NEIGHBORS, b"\x00")
+        out = bytearray(1)
+        out[0] = n if n < 255 else 255
+        k = n if n < MAX_LISTED else MAX_LISTED
+        start = self.hb_rot % n
+        self.hb_rot += k
+        for i in range(k):
+            out += ids[(start + i) % n][:4]
+        return tlv(TLV_NEIGHBORS, bytes(out))
+
+    def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
+        v = p.tlv(TLV_NEIGHBORS)
+        if v is None or len(v) < 1:
+            return
+        my = self.node.identity.short
+        mask = 0
+        me = False
+        listed = (len(v) - 1) >> 2
+        for i in range(listed):
+            sh = v[1 + 4 * i:5 + 4 * i]
+            if sh == my:
+                me = True
+                continue
+            j = self._slot_of_short(sh)
+            if j >= 0:
+                mask |= 1 << j
+        partial = v[0] > listed
+        self.cov.neighbours(s, mask, me, partial)
+        if me:
+            self._learn(p.src, b"", True, now)
+        elif not partial:
+            self.routes.fail(p.src, b"")  # it cannot hear us: no direct route
+
+    def peer_up(self, peer: bytes, now: int) -> None:
+        self._rebuild_shorts()
+        s = self.node.peers.slot(peer)
+        if s >= 0:
+            self.cov.reset_slot(s)
+            bit = ~(1 << s)
+            nb = self.cov.nb
+            for i in range(len(nb)):
+                nb[i] &= bit
+        self._learn(peer, b"", False, now)
+
+    def peer_lost(self, peer: bytes, now: int) -> None:
+        self._rebuild_shorts()
+        lost = self.routes.remove_via(peer[:4], peer)
+        if peer not in lost and not self.routes.has(peer, now):
+            lost.append(peer)
+        self._lost(lost, now)
+
+    # ------------------------------------------------------------- relaying
+    def relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
+              prio: int, now: int) -> None:
+        n = self.node
+        if p.ptype == T_ACK and self.waits:
+            a = p.tlv(TLV_ACKED)
+            if a is not None:
+                self._hop_acked(a, now)
+        if p.ttl <= 1:
+            if p.ttl0 > 1:
+                n.drop("ttl")
+            return
+        if n.config.role == "leaf":
+            return
+        if not self._origin_ok(p.src, now):
+            self.st["origin_limited"] += 1
+            n.drop("origin_rate")
+            if link >= 0 and n.peers.ids[link] == p.src:
+                n.peers.adjust_rep(link, -2)
+            return
+        rr = p.route()
+        if rr and _has_short(rr, n.identity.short):
+            n.drop("loop")
+            return
+        if p.dst is not None:
+            if p.flags & F_SRC_ROUTE:
+                self._forward_source(p, frame, pid, prio, rr, now)
+                return
+            if p.flags & F_ROUTE_REC:
+                self._learn(p.src, reverse_path(rr), False, now)
+        d = self.cov.first(pid, link, self._targets(), n.config.bcast_window_ms,
+                           int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
+        if d < 0:
+            self.st["suppressed"] += 1
+            return
+        out = n.relay_copy(p, frame)
+        if out is None:
+            return
+        self.st["flood_relays"] += 1
+        n.emit(out, prio, due=add(now, d) if d else None, key=pid)
+
+    def _forward_source(self, p: Packet, frame: "bytes | bytearray", pid: bytes, prio: int,
+                        rr: bytes, now: int) -> None:
+        n = self.node
+        sr = p.tlv(TLV_SOURCE_ROUTE) or b""
+        pos = len(rr)
+        if pos + 4 > len(sr) or sr[pos:pos + 4] != n.identity.short:
+            return  # not our turn: overheard only
+        self._learn(p.src, reverse_path(rr), False, now)
+        dst = p.dst if p.dst is not None else b""
+        self._learn(dst, sr[pos + 4:], False, now)
+        out = n.relay_copy(p, frame)
+        if out is None:
+            return
+        self.st["src_relays"] += 1
+        n.emit(out, prio)
+        nxt = sr[pos + 4:pos + 8] or dst[:4]
+        self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
+
+    def _wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, nxt: bytes, dst: bytes,
+              src: bytes, path: "bytes | None", now: int, ptype: int) -> None:
+        c = self.node.config
+        if len(self.waits) >= c.hop_pending:
+            self.waits.pop(0)
+        due = add(now, c.hop_ack_ms + self._jitter(c.hop_ack_ms // 2))
+        self.waits.append(HopWait(pid, frame, prio, nxt, dst, src, path, due, ptype))
+
+    def _hop_acked(self, pid: bytes, now: int) -> None:
+        for w in self.waits:
+            if w.pid == pid:
+                self.waits.remove(w)
+                s = self._slot_of_short(w.nxt)
+                if s >= 0 and self.node.peers.rep[s] < 60:
+                    self.node.peers.adjust_rep(s, 1)
+                return
+
+    def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:
+        n = self.node
+        if self.waits:
+            rr = p.route()
+            for w in self.waits:
+                if w.pid == pid and (_has_short(rr, w.nxt) or (
+                        link >= 0 and n.peers.ids[link][:4] == w.nxt)):
+                    self._hop_acked(pid, now)
+                    break
+        cov = self.cov
+        if cov.pending and cov.heard_copy(pid, link, self._targets(), now):
+            n.txq.cancel(pid)
+            self.st["suppressed"] += 1
+        if p.flags & F_SRC_ROUTE and p.dst is not None:
+            # A retransmission from the hop before us: it missed our relay
+            # (or our link ack), so tell it we have the frame.
+            sr = p.tlv(TLV_SOURCE_ROUTE) or b""
+            pos = len(p.route())
+            if p.dst == n.node_id:
+                if pos == len(sr):
+                    self._link_ack(pid, now)
+            elif pos + 4 <= len(sr) and sr[pos:pos + 4] == n.identity.short:
+                self._link_ack(pid, now)
+
+    def _link_ack(self, pid: bytes, now: int) -> None:
+        self.st["link_acks"] += 1
+        self.node.originate(T_ACK, tlv(TLV_ACKED, pid), now, prio=P_CONTROL, ttl=1)
+
+    # -------------------------------------------------------------- unicast
+    def send_unicast(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int,
+                     now: int) -> int:
+        return self._send(dst, ptype, body, flags | F_DST, prio, now, -1)
+
+    def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
+              msg_id: int) -> int:
+        n = self.node
+        c = n.config
+        flags &= ~F_SRC_ROUTE
+        b = body
+        if msg_id >= 0:
+            b = body + tlv(TLV_MSGID, bytes(((msg_id >> 24) & 0xFF, (msg_id >> 16) & 0xFF,
+                                              (msg_id >> 8) & 0xFF, msg_id & 0xFF)))
+        path = self.routes.best(dst, now, self._rep_penalty)
+        # header 17 + dst 8 + tag 8 + source route and its eventual record
+        if path is not None and 33 + len(b) + 4 + 2 * len(path) <= 250:
+            hops = len(path) >> 2
+            ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
+            seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
+                                   flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"")
+            self._wait(pid, n.last_frame, prio, path[:4] or dst[:4], dst, n.node_id, path,
+                       now, ptype)
+            mid = seq if msg_id < 0 else msg_id
+            h = Held(dst, ptype, body, flags, prio, mid,
+                     add(now, 3 * c.hop_ack_ms * (c.hop_retries + 2) * (hops + 1)), SENT)
+            h.pid = pid
+            h.path = path
+            self._hold(h)
+            return seq
+        seq = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")[0]
+        if self.part.is_lost(dst) and ptype != T_ROUTE and ptype != T_ACK:
+            self._hold(Held(dst, ptype, body, flags, prio, seq if msg_id < 0 else msg_id,
+                            add(now, c.hold_ms), WAIT))
+            self.st["held"] += 1
+        return seq
+
+    def _hold(self, h: Held) -> None:
+        old = self.holdq.add(h)
+        if old is not None and old.state == WAIT:
+            self.node.drop("hold_full")
+            self.node.push_event(SendFailed(old.dst, old.msg_id, "hold_full"))
+
+    def delivered_unicast(self, p: Packet, pid: bytes, link: int, now: int) -> "bool | None":
+        n = self.node
+        src = p.src
+        rr = p.route()
+        if p.flags & F_ROUTE_REC:
+            self._learn(src, reverse_path(rr), False, now)
+        elif self.part.lost:
+            self._back(src, now)
+        if p.flags & F_SRC_ROUTE:
+            if not p.flags & F_ACK_REQ:
+                self._link_ack(pid, now)
+        elif p.flags & F_ROUTE_REC and p.ptype != T_ACK:
+            self._reply(src, rr, now)
+        m = p.tlv(TLV_MSGID)
+        mid = p.seq
+        if m is not None and len(m) == 4:
+            mid = (m[0] << 24) | (m[1] << 16) | (m[2] << 8) | m[3]
+        if self.msgs.seen(src[:4], mid):
+            n.drop("dup_msg")
+            return False
+        return True
+
+    def _reply(self, src: bytes, rr: bytes, now: int) -> None:
+        """Tell ``src`` the forward path its flooded frame took to us."""
+        t = self.replied.get(src)
+        if t is not None and 0 <= diff(now, t) < REPLY_GAP_MS:
+            return
+        if len(self.replied) >= 16:
+            self.replied = {}
+        self.replied[src] = now
+        self.st["route_replies"] += 1
+        body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
+
+    def on_frame(self, node: "MeshNode", p: Packet, now: int) -> None:
+        """Route control for this node: replies and errors."""
+        op = p.tlv(TLV_ROUTE_OP)
+        path = p.tlv(TLV_PATH)
+        if op is None or len(op) != 9 or path is None or len(path) & 3:
+            node.drop("bad_route")
+            return
+        if op[0] == OP_REPLY:
+            self._learn(p.src, path, True, now)
+            h = None
+        elif op[0] == OP_ERROR:
+            dst = op[1:9]
+            self.routes.remove_via(path, b"")
+            a = p.tlv(TLV_ACKED)
+            h = self.holdq.by_pid(a) if a is not None else None
+            if h is not None:
+                self.holdq.remove(h)
+                self.routes.fail(dst, h.path or b"")
+                self._resend(h, now)
+        else:
+            node.drop("bad_route")
+
+    def _resend(self, h: Held, now: int) -> None:
+        h.tries += 1
+        if h.tries > 3:
+            self.node.push_event(SendFailed(h.dst, h.msg_id, "unreachable"))
+            return
+        self.st["resent"] += 1
+        self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id)
+
+    def on_ack(self, p: Packet, acked: bytes, now: int) -> None:
+        self._hop_acked(acked, now)
+        h = self.holdq.by_pid(acked)
+        if h is not None and h.path is not None:
+            self.holdq.remove(h)
+            self.routes.success(h.dst, h.path, now)
+
+    # --------------------------------------------------------------- timers
+    def on_timer(self, now: int) -> None:
+        n = self.node
+        c = n.config
+        if self.waits:
+            for w in list(self.waits):
+                if diff(now, w.due) < 0:
+                    continue
+                if w.tries < c.hop_retries:
+                    w.tries += 1
+                    w.due = add(now, c.hop_ack_ms * (w.tries + 1) + self._jitter(c.hop_ack_ms))
+                    self.st["hop_retries"] += 1
+                    n.emit(w.frame, w.prio)
+                else:
+                    self.waits.remove(w)
+                    self._hop_failed(w, now)
+        if self.holdq.items:
+            for h in self.holdq.due(now):
+                if h.state == SENT:
+                    if h.path is not None:
+                        self.routes.success(h.dst, h.path, now)
+                else:
+                    n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
+        self.cov.expire(now)
+
+    def _hop_failed(self, w: HopWait, now: int) -> None:
+        n = self.node
+        self.st["hop_fail"] += 1
+        s = self._slot_of_short(w.nxt)
+        if s >= 0:
+            n.peers.adjust_rep(s, -3)
+        if w.nxt == w.dst[:4]:
+            self.routes.fail(w.dst, b"")
+        self.routes.remove_via(w.nxt, b"")
+        if w.src == n.node_id:
+            h = self.holdq.by_pid(w.pid)
+            if h is not None:
+                self.holdq.remove(h)
+                self._resend(h, now)
+            return
+        if w.ptype == T_ROUTE:
+            return  # no errors about route control: no storms
+        self.st["route_errors"] += 1
+        body = (tlv(TLV_ROUTE_OP, bytes((OP_ERROR,)) + w.dst) + tlv(TLV_ACKED, w.pid)
+                + tlv(TLV_PATH, w.nxt))
+        self._send(w.src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
+
+    def next_timer(self, now: int) -> "int | None":
+        t = self.holdq.next_deadline()
+        for w in self.waits:
+            if t is None or diff(w.due, t) < 0:
+                t = w.due
+        return t
+
+    def stats(self) -> "dict[str, object]":
+        d = {}  # type: dict[str, object]
+        for k in self.st:
+            d[k] = self.st[k]
+        d["routes"] = len(self.routes)
+        d["hold"] = len(self.holdq)
+        d["lost"] = len(self.part)
+        d["hop_waits"] = len(self.waits)
+        return d
+
+
+ROUTERS["bitmesh"] = MeshRouter
