@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "bitmesh.commands.demo",
     "bitmesh.commands.provision",
     "bitmesh.commands.deploy",
+    "bitmesh.commands.status",
+    "bitmesh.commands.logs",
+    "bitmesh.commands.sim",
 ]
 
 

@@ -16,6 +16,7 @@ string given to ``receive`` ends as a handled frame or a counted drop
 ``NodeConfig``. Times are ticks in ms and may wrap (see clock.py).
 """
 
+from .airtime import AirtimeBudget
 from .auth import FrameAuth
 from .clock import add, diff, wrap
 from .config import NodeConfig
@@ -99,6 +100,9 @@ class MeshNode:
         self.next_hb = add(self.now, self._jitter(c.heartbeat_ms // 10 + 1))
         self.next_sweep = add(self.now, 1000)
         self.pending_acks = {}  # type: dict[bytes, tuple[int, bytes, int]]
+        self.airtime = AirtimeBudget(c.bitrate_bps, c.airtime_window_ms, c.airtime_bulk_pct,
+                                     c.airtime_data_pct, self.now)
+        self.last_frame = b""  # type: bytes | bytearray
         self.router = self._make_router(c.router)
 
     # ---------------------------------------------------------------- set-up
@@ -145,6 +149,7 @@ class MeshNode:
         now = wrap(now_ms)
         self.now = now
         self.counters["rx"] += 1
+        self.airtime.heard(len(frame), now)
         try:
             self._receive(iface, frame, rssi, now, addr)
         except DecodeError as e:
@@ -195,7 +200,8 @@ class MeshNode:
         if p.dst is not None and not for_me:
             return
         if for_me and t != T_ACK:
-            self.router.delivered_unicast(p, pidb, link, now)
+            if self.router.delivered_unicast(p, pidb, link, now) is False:
+                return  # the router saw this message before (end-to-end dedup)
             if p.flags & F_ACK_REQ:
                 self._send_ack(p, pidb, now)
         if t == T_BROADCAST or t == T_UNICAST:
@@ -258,6 +264,7 @@ class MeshNode:
         b = p.tlv(TLV_BEACON)
         if b is not None and len(b) >= 4:
             self.peers.beacon_counter(s, (b[2] << 8) | b[3])
+        self.router.heard_heartbeat(p, s, now)
 
     def _on_fragment(self, p: Packet, now: int) -> None:
         frag = p.tlv(TLV_FRAG)
@@ -333,6 +340,7 @@ class MeshNode:
             if len(self.pending_acks) >= self.config.tx_queue_max:
                 self.pending_acks.pop(next(iter(self.pending_acks)))
             self.pending_acks[pidb] = (wrap(now), dst, seq)
+        self.last_frame = f
         self.emit(f, prio, to)
         return seq, pidb
 
@@ -413,6 +421,7 @@ class MeshNode:
                 + tlv(TLV_BEACON, bytes((iv >> 8, iv & 0xFF, self.beacon >> 8, self.beacon & 0xFF))))
         if c.name:
             body += tlv(TLV_NAME, c.name.encode())
+        body += self.router.heartbeat_tlvs(now)
         self.originate(T_HEARTBEAT, body, now, prio=P_CONTROL, ttl=1)
         self.next_hb = add(now, self._jitter(c.heartbeat_ms))
 
@@ -428,7 +437,10 @@ class MeshNode:
 
     def next_timer(self) -> "int | None":
         t = self.next_hb
-        for cand in (self.next_sweep, self.router.next_timer(self.now), self.txq.next_due(self.now)):
+        limit = self.airtime.allowed(self.now)
+        held = self.airtime.window_end() if self.txq.held(limit) else None
+        for cand in (self.next_sweep, self.router.next_timer(self.now),
+                     self.txq.next_due(self.now, limit), held):
             if cand is not None and diff(cand, t) < 0:
                 t = cand
         return t
@@ -437,8 +449,10 @@ class MeshNode:
     def frames_to_send(self) -> "list[tuple[int, bytes | None, bytes | bytearray]]":
         """Frames due now, most urgent first: (iface, link addr or None, bytes)."""
         out = []
-        for e in self.txq.pop_ready(self.now):
+        at = self.airtime
+        for e in self.txq.pop_ready(self.now, at.allowed(self.now)):
             out.append((e.iface, e.addr, e.frame))
+            at.sent(len(e.frame), self.now)
         self.counters["tx"] += len(out)
         return out
 
@@ -462,6 +476,8 @@ class MeshNode:
         }
         d["router"] = self.router.name
         d["router_stats"] = self.router.stats()
+        d["airtime"] = {"max_utilization": self.airtime.utilization(),
+                        "deferred": self.airtime.deferred}
         return d
 
     def is_bridged(self, p: Packet) -> bool:

@@ -36,8 +36,17 @@ class Router:
         """Originate a unicast frame; returns its sequence number."""
         return self.node.originate(ptype, body, now, dst=dst, flags=flags, prio=prio)[0]
 
-    def delivered_unicast(self, p: Packet, pid: bytes, link: int, now: int) -> None:
-        """A unicast for this node arrived (routers learn routes here)."""
+    def delivered_unicast(self, p: Packet, pid: bytes, link: int, now: int) -> "bool | None":
+        """A unicast for this node arrived (routers learn routes here).
+        Returning False withholds it from the application (a duplicate)."""
+        return None
+
+    def heartbeat_tlvs(self, now: int) -> bytes:
+        """Extra TLVs this router adds to the node's heartbeat."""
+        return b""
+
+    def heard_heartbeat(self, p: Packet, slot: int, now: int) -> None:
+        """A neighbour's heartbeat arrived (peer table slot ``slot``)."""
 
     def on_ack(self, p: Packet, acked: bytes, now: int) -> None:
         """An end-to-end ack for one of our frames arrived."""
@@ -90,3 +99,6 @@ ROUTERS = {"flood": FloodRouter}  # type: dict[str, type[Router]]
 
 
 from . import managed  # noqa: E402,F401  (registers "managed")
+
+# Routers in their own modules register themselves in ROUTERS on import.
+from . import mesh  # noqa: E402,F401

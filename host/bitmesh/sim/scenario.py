@@ -151,8 +151,9 @@ class _Checker:
         return [self.node(x, f"{path}[{i}]", index) for i, x in enumerate(v)]
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, validate and place a scenario file. Raises ScenarioError."""
+def load_scenario(path: str | Path, seed: int | None = None) -> Scenario:
+    """Read, validate and place a scenario file (``seed`` overrides the
+    file's seed, placement included). Raises ScenarioError."""
     p = Path(path)
     source = str(p)
     try:
@@ -163,6 +164,8 @@ def load_scenario(path: str | Path) -> Scenario:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(source, f"line {exc.lineno}", f"valid JSON ({exc.msg})") from None
+    if seed is not None and isinstance(data, dict):
+        data["seed"] = seed
     return parse_scenario(data, source, default_name=p.stem)
 
 

@@ -163,8 +163,12 @@ def _check_reveal(s: "Session", seat: int, now: int) -> bool:
 def _start(s: "Session", m: wire.Move, now: int) -> None:
     d = m.data
     n = d[0] if d else 0
-    if n < 2 or len(d) < 1 + 12 * n + 32:
+    if n < 2 or len(d) != 1 + 12 * n + 6 + 32:
         return
+    e = 1 + 12 * n
+    s.rounds = (d[e] << 8) | d[e + 1]
+    s.bankroll = int.from_bytes(d[e + 2:e + 6], "big")
+    s.seats = n
     roster = []
     fps = []
     for i in range(n):

@@ -130,6 +130,12 @@ class Session:
         if keep:
             self.my_msgs.append((ptype, body))
         self.last_body = body
+        me = self.seat(self.me)
+        if player is None and rnd < 0 and me >= 0:
+            if kind == wire.K_COMMIT and self.commits[me] is None:
+                self.commits[me] = wire.Move(raw, sig)
+            elif kind == wire.K_REVEAL and self.reveals[me] is None:
+                self.reveals[me] = wire.Move(raw, sig)
         return raw
 
     def open(self, now: int) -> None:
@@ -151,6 +157,7 @@ class Session:
         data = bytearray((len(self.joined),))
         for pid in self.joined:
             data += pid + key_fp(self.keys[pid])
+        data += bytes((self.rounds >> 8, self.rounds & 0xFF)) + self.bankroll.to_bytes(4, "big")
         self._sign_send(wire.K_START, bytes(data) + self.keys[self.me], now)
         self.start_msg = self.last_body
         self._begin(list(self.joined), [key_fp(self.keys[p]) for p in self.joined], now)

@@ -13,9 +13,9 @@ attribute a forgery (see anticheat.py).
 
 ``data`` per kind:
 
-    OPEN    seats(1) rounds(2) bankroll(4) game(1)          host announces
+    OPEN    seats(1) rounds(2) bankroll(4) game(1) host pubkey(32)
     JOIN    pubkey(32)                                       player asks a seat
-    START   n(1) n * (player id(8) key fingerprint(4))       host fixes roster
+    START   n(1) n * (player id(8) key fp(4)) rounds(2) bankroll(4) host pubkey(32)
     COMMIT  commitment(32) bet kind(1) bet amount(2) pubkey(32)
     REVEAL  nonce(16)
     VOTE    state hash(16) d1(1) d2(1)    (T_CONSENSUS; d1 = 0: no roll)

@@ -1,0 +1,26 @@
+"""Helpers for the game/DHT/credit core tests (both runtimes): a harness Mesh
+whose nodes also run services, ticked like a shell would."""
+
+from core.harness import Mesh
+
+
+class ServiceMesh(Mesh):
+    """A Mesh whose step also drives each node's services' timers."""
+
+    def __init__(self, n: int, links: "list[tuple]", seed: int = 1,
+                 config: "dict[str, object] | None" = None) -> None:
+        Mesh.__init__(self, n, links, seed, config, step_ms=10)
+        self.svcs = [[] for _ in range(n)]  # type: list[list]
+
+    def add(self, i: int, svc: object) -> None:
+        self.svcs[i].append(svc)
+
+    def step(self) -> None:
+        for i in range(self.n):
+            if self.alive[i]:
+                for s in self.svcs[i]:
+                    s.on_timer(self.now)
+        Mesh.step(self)
+
+    def service_events(self, i: int, name: str) -> list:
+        return [e for e in self.events[i] if e.kind == "service" and e.name == name]

@@ -1,0 +1,88 @@
+"""Craps tables over a small lossy mesh, through the public service API:
+honest play agrees, and each cheat is detected, forfeited and penalised."""
+
+from core.gamemesh import ServiceMesh
+from core.harness import grid
+
+from bitmesh_core.game.craps import BET_PASS
+from bitmesh_core.game.service import GameService
+
+TABLE = b"tab1"
+
+
+def play(cheat: str = "", cheater: int = 2, rounds: int = 3, loss: float = 0.1) -> tuple:
+    m = ServiceMesh(4, grid(2, 2, loss), config={"game_retry_ms": 1000,
+                                                 "game_reveal_ms": 12000})
+    m.run(6000)
+    svcs = [GameService(m.nodes[i], m.now) for i in range(4)]
+    for i in range(4):
+        m.add(i, svcs[i])
+        svcs[i].bet_fn = lambda s: (BET_PASS, 10)
+    svcs[0].open_table(TABLE, 4, rounds, 100, m.now)
+    m.run(300)
+    for i in range(1, 4):
+        s = svcs[i].join(TABLE, m.now)
+        if i == cheater and cheat:
+            s.cheat = cheat
+    m.run(60000)
+    return m, svcs
+
+
+def finals(m: ServiceMesh, i: int) -> "list[tuple]":
+    return [(e.data["round"], e.data["state"]) for e in m.service_events(i, "round_final")]
+
+
+def cheats(m: ServiceMesh, i: int) -> "list[tuple]":
+    return [(e.data["player"], e.data["cheat"]) for e in m.service_events(i, "cheat")]
+
+
+def check_cheat(kind: str) -> None:
+    m, svcs = play(kind)
+    bad = m.id(2).hex()
+    for i in (0, 1, 3):
+        assert svcs[i].tables[TABLE].state == "done", (kind, i)
+        assert cheats(m, i) == [(bad, kind)], (kind, i, cheats(m, i))
+        assert finals(m, i) == finals(m, 0)
+        assert len(finals(m, i)) == 3
+        assert svcs[i].reputation.get(m.id(2)) < 50
+        s = svcs[i].tables[TABLE]
+        assert s.game.active[2] == 0 and s.game.bank[2] == 0
+        ev = m.service_events(i, "cheat")[0].data
+        assert len(ev["evidence"]) >= 1
+
+
+def test_honest_table_agrees_on_every_round() -> None:
+    m, svcs = play()
+    ref = finals(m, 0)
+    assert [r for r, _ in ref] == [1, 2, 3]
+    for i in range(4):
+        assert finals(m, i) == ref
+        assert cheats(m, i) == []
+        assert svcs[i].tables[TABLE].state == "done"
+    banks = [e.data["bankrolls"] for e in m.service_events(1, "table_done")]
+    assert len(banks) == 1 and len(banks[0]) == 4
+
+
+def test_bad_reveal_is_detected() -> None:
+    check_cheat("bad_reveal")
+
+
+def test_withheld_reveal_is_detected() -> None:
+    check_cheat("withhold_reveal")
+
+
+def test_double_commit_is_detected() -> None:
+    check_cheat("double_commit")
+
+
+def test_forged_move_is_detected() -> None:
+    check_cheat("forge")
+
+
+def test_replayed_move_is_detected() -> None:
+    m, svcs = play("replay", rounds=4)
+    bad = m.id(2).hex()
+    for i in (0, 1, 3):
+        assert cheats(m, i) == [(bad, "replay")], cheats(m, i)
+        assert finals(m, i) == finals(m, 0)
+        assert len(finals(m, i)) == 4
