@@ -64,7 +64,44 @@ def hash64_into_py(data: "bytes | bytearray | memoryview", n: int, out: bytearra
         out[o + 3] = h & 0xFF
 
 
-hash64_into = hash64_into_py
+def _hash64_into_cpython(data: "bytes | bytearray | memoryview", n: int, out: bytearray) -> None:
+    """The same function as :func:`hash64_into_py`, faster on CPython: words are
+    unpacked in one struct call (the simulator hashes millions of frames)."""
+    import struct
+
+    nw = n >> 2
+    a = _SEED_A ^ n
+    b = _SEED_B
+    m = _M32
+    for k in struct.unpack_from("<%dI" % nw, data, 0) if nw else ():
+        k = (k * 0xCC9E2D51) & m
+        k = ((k << 15) | (k >> 17)) & m
+        k = (k * 0x1B873593) & m
+        a ^= k
+        a = ((a << 13) | (a >> 19)) & m
+        a = (a * 5 + 0xE6546B64) & m
+        b = ((b ^ k) * 0x01000193) & m
+        b ^= b >> 15
+    k = int.from_bytes(bytes(data[nw * 4 : n]), "little")
+    k = (k * 0xCC9E2D51) & m
+    k = ((k << 15) | (k >> 17)) & m
+    k = (k * 0x1B873593) & m
+    a ^= k
+    b = ((b ^ k ^ n) * 0x01000193) & m
+    a ^= a >> 16
+    a = (a * 0x85EBCA6B) & m
+    a ^= a >> 13
+    a = (a * 0xC2B2AE35) & m
+    a ^= a >> 16
+    b ^= b >> 16
+    b = (b * 0x85EBCA6B) & m
+    b ^= b >> 13
+    b = (b * 0xC2B2AE35) & m
+    b ^= b >> 16
+    struct.pack_into(">II", out, 0, a, b)
+
+
+hash64_into = hash64_into_py if MICROPYTHON else _hash64_into_cpython
 
 if MICROPYTHON:
     import micropython  # type: ignore[import-not-found,unused-ignore]
