@@ -126,11 +126,11 @@ class BLERadio:
         svc_uuid = bluetooth.UUID(SERVICE_UUID)
         tx = (bluetooth.UUID(TX_UUID), bluetooth.FLAG_NOTIFY | bluetooth.FLAG_READ)
         rx = (bluetooth.UUID(RX_UUID), bluetooth.FLAG_WRITE | bluetooth.FLAG_WRITE_NO_RESPONSE)
-        ((self.tx_h, self.rx_h),) = ble.gatts_register_services(((svc_uuid, (tx, rx)),))
-        ble.gatts_set_buffer(self.rx_h, RX_BUFFER, True)
+        ((self.tx_h, self.rx_h),) = ble.gatts_register_services(((svc_uuid, (tx, rx)),))  # type: ignore[assignment]
+        ble.gatts_set_buffer(self.rx_h, RX_BUFFER, True)  # type: ignore[arg-type]
         ble.irq(self._irq)
         self.ble = ble
-        self.uuid_bytes = bytes(svc_uuid)
+        self.uuid_bytes = bytes(svc_uuid)  # type: ignore[call-overload]
         self._advertise()
 
     def _advertise(self) -> None:
@@ -239,9 +239,9 @@ class BLERadio:
             if lk is not None:
                 handle = (payload[0] << 8) | payload[1]
                 uuid = payload[2:]
-                if uuid == bytes(self.bt.UUID(RX_UUID)):
+                if uuid == bytes(self.bt.UUID(RX_UUID)):  # type: ignore[call-overload]
                     lk.rx_h = handle
-                elif uuid == bytes(self.bt.UUID(TX_UUID)):
+                elif uuid == bytes(self.bt.UUID(TX_UUID)):  # type: ignore[call-overload]
                     lk.tx_h = handle
         elif event == _IRQ_GATTC_CHARACTERISTIC_DONE:
             lk = self.links.get(conn)

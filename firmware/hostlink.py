@@ -54,30 +54,40 @@ def decode(line: "bytes | bytearray") -> "tuple[dict[str, object] | None, str | 
 
 
 class LineAssembler:
-    """Bytes in, complete lines out; a line over MAX_LINE is cut off and
-    reported once as ``too_long`` when its newline finally arrives."""
+    """Bytes in, complete lines out, in one preallocated buffer (no growth on
+    the hot path). A line over MAX_LINE is cut off and reported once as
+    ``None`` (too long) when its newline finally arrives."""
 
-    __slots__ = ("buf", "overflow")
+    __slots__ = ("buf", "n", "overflow")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.buf = bytearray(MAX_LINE)
+        self.n = 0
         self.overflow = False
 
-    def feed(self, data: "bytes | bytearray") -> "list[bytes]":
-        out = []  # type: list[bytes]
-        for b in data:
-            if b == 10:
-                if self.overflow:
-                    out.append(b"\x00" * (MAX_LINE + 1))  # decodes as too_long
-                elif self.buf:
-                    out.append(bytes(self.buf))
-                self.buf = bytearray()
-                self.overflow = False
-            elif not self.overflow:
-                self.buf.append(b)
-                if len(self.buf) > MAX_LINE:
+    def feed(self, data: "bytes | bytearray") -> "list[bytes | None]":
+        out = []  # type: list[bytes | None]
+        mv = memoryview(data)
+        i = 0
+        while i < len(data):
+            j = data.find(b"\n", i)
+            end = len(data) if j < 0 else j
+            k = end - i
+            if not self.overflow:
+                if self.n + k > MAX_LINE:
                     self.overflow = True
-                    self.buf = bytearray()
+                else:
+                    self.buf[self.n:self.n + k] = mv[i:end]
+                    self.n += k
+            if j < 0:
+                break
+            if self.overflow:
+                out.append(None)
+            elif self.n:
+                out.append(bytes(self.buf[:self.n]))
+            self.n = 0
+            self.overflow = False
+            i = j + 1
         return out
 
 
@@ -97,7 +107,7 @@ class HostLink:
 
     def _write(self, s: str) -> None:
         try:
-            self.out.write(s + "\n")  # type: ignore[attr-defined]
+            self.out.write(s + "\n")  # type: ignore[attr-defined,union-attr]
         except Exception:  # noqa: BLE001 - a stuck or gone port must not stop the node
             self.tx_dropped += 1
 
@@ -111,7 +121,7 @@ class HostLink:
         try:
             self._write(json.dumps(d, separators=(",", ":")))
         except (TypeError, ValueError):
-            self._write('{"t":%d,"lvl":"error","msg":"unloggable"}' % time.ticks_ms())
+            self._write('{"t":%d,"lvl":"error","msg":"unloggable"}' % int(time.ticks_ms()))  # type: ignore[call-overload]
 
     def send(self, obj: "dict[str, object]") -> None:
         try:
@@ -140,7 +150,7 @@ class HostLink:
     def reject(self, reason: str, detail: str = "") -> None:
         """Count a bad input line; log at most one warning per second."""
         self.bad[reason] = self.bad.get(reason, 0) + 1
-        now = time.ticks_ms()
+        now = time.ticks_ms()  # type: int  # type: ignore[assignment]
         if time.ticks_diff(now, self.last_warn) >= 1000 or self.last_warn == 0:
             self.last_warn = now
             self.log("warn", "hostlink_bad_input", reason=reason, detail=detail[:60],
@@ -150,6 +160,10 @@ class HostLink:
         """Raw serial bytes in, valid request objects out."""
         msgs = []  # type: list[dict[str, object]]
         for line in self.asm.feed(data):
+            if line is None:
+                self.rx_lines += 1
+                self.reject("too_long")
+                continue
             if not line.strip():
                 continue
             self.rx_lines += 1

@@ -33,6 +33,18 @@ RX_BURST = 32
 DEFAULT_WDT_MS = 20000
 
 
+def ticks() -> int:
+    return time.ticks_ms()  # type: ignore[return-value]
+
+
+def tadd(t: int, d: int) -> int:
+    return int(time.ticks_add(t, d))  # type: ignore[type-var]
+
+
+def tdiff(a: int, b: int) -> int:
+    return int(time.ticks_diff(a, b))  # type: ignore[type-var]
+
+
 def b64(data: "bytes | bytearray") -> str:
     return binascii.b2a_base64(bytes(data), newline=False).decode()
 
@@ -61,10 +73,10 @@ class Shell:
         self.by_iface = {}  # type: dict[int, object]
         self.ble = None  # type: object
         self.raw = False
-        self.t0 = time.ticks_ms()
+        self.t0 = ticks()
         self.heap_min = gc.mem_free()
         self.next_tick = self.t0
-        self.next_status = time.ticks_add(self.t0, STATUS_LOG_MS)
+        self.next_status = tadd(self.t0, STATUS_LOG_MS)
         self.reset_at = None  # type: int | None
         self.errors = 0
         self.last_err = 0
@@ -124,7 +136,7 @@ class Shell:
         self._start_radios(cfg, ident.node_id, int(net.get("channel", 1)))  # type: ignore[attr-defined]
         ifaces = tuple(sorted(self.by_iface)) or (0,)
         seed = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
-        self.node = MeshNode(nc, ident, key, SeededRng(seed), time.ticks_ms(),
+        self.node = MeshNode(nc, ident, key, SeededRng(seed), ticks(),
                              self.boot_count, ifaces)
         self.link.log("info", "node_started", node_id=ident.node_id.hex(), name=nc.name,
                       role=nc.role, radios=self.radio_state, boot_count=self.boot_count)
@@ -200,7 +212,7 @@ class Shell:
             if p is not None:
                 poller.register(p, select.POLLIN)
         while True:
-            now = time.ticks_ms()
+            now = ticks()
             res = poller.poll(self._timeout(now))
             try:
                 for obj, ev in res:
@@ -211,7 +223,7 @@ class Shell:
                         elif ev & (select.POLLHUP | select.POLLERR):
                             poller.unregister(self.stdin)  # host side gone for good
                             self.stdin_ok = False
-                self.step(time.ticks_ms())
+                self.step(ticks())
             except MemoryError:
                 gc.collect()
                 self._error("memory", "MemoryError")
@@ -222,14 +234,14 @@ class Shell:
 
     def _error(self, where: str, detail: str) -> None:
         self.errors += 1
-        now = time.ticks_ms()
-        if time.ticks_diff(now, self.last_err) >= 1000 or self.errors == 1:
+        now = ticks()
+        if tdiff(now, self.last_err) >= 1000 or self.errors == 1:
             self.last_err = now
             self.link.log("error", "loop_error", where=where, detail=detail[:120],
                           count=self.errors)
 
     def _timeout(self, now: int) -> int:
-        t = time.ticks_diff(self.next_tick, now)
+        t = tdiff(self.next_tick, now)
         if self.node is not None:
             nt = self.node.next_timer()  # type: ignore[attr-defined]
             if nt is not None:
@@ -278,10 +290,10 @@ class Shell:
                 node.handle_timer(now)  # type: ignore[attr-defined]
             self._flush()
             self._pump_events()
-        if time.ticks_diff(now, self.next_tick) >= 0:
-            self.next_tick = time.ticks_add(now, TICK_MS)
+        if tdiff(now, self.next_tick) >= 0:
+            self.next_tick = tadd(now, TICK_MS)
             self._tick(now)
-        if self.reset_at is not None and time.ticks_diff(now, self.reset_at) >= 0:
+        if self.reset_at is not None and tdiff(now, self.reset_at) >= 0:
             self._reset()
 
     def _rx(self, iface: int, got: "tuple[bytes, bytes, int]", now: int) -> None:
@@ -321,8 +333,8 @@ class Shell:
             r.tick(now)  # type: ignore[attr-defined]
         peers = len(self.node.peers) if self.node is not None else 0  # type: ignore[attr-defined]
         self.led.show(now, self.node is not None, peers)
-        if time.ticks_diff(now, self.next_status) >= 0:
-            self.next_status = time.ticks_add(now, STATUS_LOG_MS)
+        if tdiff(now, self.next_status) >= 0:
+            self.next_status = tadd(now, STATUS_LOG_MS)
             self._status_log(now, free, peers)
 
     def _status_log(self, now: int, free: int, peers: int) -> None:
@@ -347,10 +359,10 @@ class Shell:
 
     # ------------------------------------------------------------ host link
     def status(self) -> "dict[str, object]":
-        now = time.ticks_ms()
+        now = ticks()
         d = {"state": self._state(), "reason": self.reason, "fw": FW_VERSION,
              "platform": sys.platform, "node_id": self._node_id(), "name": self._name(),
-             "boot_count": self.boot_count, "uptime_ms": time.ticks_diff(now, self.t0),
+             "boot_count": self.boot_count, "uptime_ms": tdiff(now, self.t0),
              "radios": dict(self.radio_state),
              "heap": {"free": gc.mem_free(), "min_free": self.heap_min,
                       "alloc": gc.mem_alloc()},
@@ -391,7 +403,7 @@ class Shell:
         op = m["op"]
         link = self.link
         if op == "ping":
-            link.reply(m, True, t=time.ticks_ms())
+            link.reply(m, True, t=ticks())
         elif op == "status":
             link.reply(m, True, status=self.status())
         elif op == "provision":
@@ -400,7 +412,7 @@ class Shell:
                 link.reply(m, False, "config: " + reason)
                 return
             link.reply(m, True, reboot=True)
-            self.reset_at = time.ticks_add(time.ticks_ms(), 300)
+            self.reset_at = tadd(ticks(), 300)
         elif op not in ("send", "set", "tx", "raw"):
             link.reject("bad_op", str(op))
             link.reply(m, False, "unknown op")
@@ -433,7 +445,7 @@ class Shell:
             self.link.reply(m, False, "app: expected 0..255")
             return
         try:
-            mid = self.node.send_message(dstb, data, time.ticks_ms(), app,  # type: ignore[attr-defined]
+            mid = self.node.send_message(dstb, data, ticks(), app,  # type: ignore[attr-defined]
                                          bool(m.get("ack", False)))
         except ValueError as e:
             self.link.reply(m, False, str(e))
@@ -447,7 +459,7 @@ class Shell:
         node = self.node
         try:
             if "heartbeat_ms" in m:
-                node.set_heartbeat_interval(m["heartbeat_ms"], time.ticks_ms())  # type: ignore[attr-defined]
+                node.set_heartbeat_interval(m["heartbeat_ms"], ticks())  # type: ignore[attr-defined]
             if "peer_timeout_ms" in m:
                 node.set_peer_timeout(m["peer_timeout_ms"])  # type: ignore[attr-defined]
         except ConfigError as e:

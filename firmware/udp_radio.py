@@ -38,7 +38,7 @@ class UDPRadio:
         s.bind(socket.getaddrinfo("127.0.0.1", 0)[0][-1])
         s.setblocking(False)
         self.sock = s
-        self._hello(time.ticks_ms())
+        self._hello(time.ticks_ms())  # type: ignore[arg-type]
 
     def _hello(self, now: int) -> None:
         self.last_hello = now

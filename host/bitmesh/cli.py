@@ -29,6 +29,9 @@ COMMAND_MODULES = [
     "bitmesh.commands.status",
     "bitmesh.commands.logs",
     "bitmesh.commands.sim",
+    "bitmesh.commands.gateway",
+    "bitmesh.commands.client",
+    "bitmesh.commands.vboard",
 ]
 
 

@@ -7,10 +7,11 @@ Contracts:
   for) and for the SHA-256 of every file the deploy would write, hashed on
   the board itself. Only files whose hash differs are written, so a second
   deploy of the same tree writes nothing.
-* Layout on the board: ``/lib/bitmesh_core/**.mpy`` for the core,
-  ``/boot.py`` and ``/main.py`` as source (MicroPython runs only those two as
-  source), every other firmware module as ``/<name>.mpy``.
-  ``bitmesh.build.build`` (the firmware's build step) is used when it exists.
+* Layout on the board is the firmware build's (``bitmesh.build.build``):
+  ``/boot.py`` and ``/main.py`` as source, the other firmware modules as
+  ``/lib/<name>.mpy``, the core as ``/lib/bitmesh_core/**.mpy``, compiled for
+  the board's native architecture. Without that module, a built-in fallback
+  puts firmware modules at ``/<name>.mpy``.
 * A ``.py`` twin of a deployed ``.mpy`` (and the reverse) is removed, since
   MicroPython would import the ``.py`` first; files in ``/lib/bitmesh_core``
   that the build no longer has are removed. ``/config.json`` is never touched.
@@ -110,16 +111,19 @@ def default_artifacts(arch: str | None, root: Path = ROOT) -> list[Artifact]:
 
 
 def build_artifacts(arch: str | None) -> list[Artifact]:
-    """The firmware build's files when ``bitmesh.build`` offers them, else ours."""
+    """The firmware build's files (``bitmesh.build.build``) when it exists, else ours."""
     try:
         from bitmesh import build as fw_build  # the firmware's build step
     except ImportError:
         return default_artifacts(arch)
-    files = getattr(fw_build, "board_files", None)
-    if callable(files):
-        result = files(arch)
-        return [Artifact(str(p), bytes(d)) for p, d in dict(result).items()]
-    return default_artifacts(arch)
+    with tempfile.TemporaryDirectory(prefix="bitmesh-build-") as tmp:
+        out = Path(tmp)
+        fw_build.build(out, arch)
+        return [
+            Artifact("/" + f.relative_to(out).as_posix(), f.read_bytes())
+            for f in sorted(out.rglob("*"))
+            if f.is_file() and f.relative_to(out).as_posix() != "manifest.json"
+        ]
 
 
 _PROBE = """import sys,os,hashlib,binascii,json
@@ -189,7 +193,12 @@ def stale_files(artifacts: list[Artifact], listings: dict[str, Any]) -> list[str
     return sorted(stale)
 
 
-ProgressHook = Callable[[str, int, int], None]  # (path, bytes_done_delta, total)
+def _bind(
+    advance: Callable[[str, int], None] | None, path: str
+) -> Callable[[int], None] | None:
+    if advance is None:
+        return None
+    return lambda n: advance(path, n)
 
 
 def deploy(
@@ -211,7 +220,7 @@ def deploy(
         artifacts = artifacts_for(arch)
         paths = [a.path for a in artifacts]
         dirs = parent_dirs(paths)
-        listing_dirs = sorted({"/"} | {d for d in dirs if d.startswith(CORE_DIR)})
+        listing_dirs = sorted({"/"} | set(dirs))
         state = probe(repl, paths, sorted(set(dirs) | set(listing_dirs)))
         hashes = state.get("hashes", {})
         listings = state.get("dirs", {})
@@ -223,10 +232,7 @@ def deploy(
         total = sum(len(a.data) for a in changed)
         advance = progress(total, changed) if progress is not None else None
         for a in changed:
-            repl.write_file(
-                a.path, a.data,
-                (lambda n, p=a.path: advance(p, n)) if advance is not None else None,
-            )
+            repl.write_file(a.path, a.data, _bind(advance, a.path))
         for path in stale:
             repl.exec(f"import os\nos.remove({path!r})")
         manifest = {

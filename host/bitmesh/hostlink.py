@@ -123,6 +123,7 @@ def open_port(port: str, baud: int = 115200, timeout: float = 0.1) -> serial.Ser
         s.open()
     except serial.SerialException as e:
         raise HostLinkError(f"cannot open {port}: {e}") from None
+    s.reset_input_buffer()  # bytes from before we opened belong to no one (a UART drops them)
     return s
 
 
@@ -141,7 +142,7 @@ class _Core:
 
     def feed(self, data: bytes) -> list[bytes]:
         self.buf += data
-        out = []
+        out: list[bytes] = []
         while True:
             i = self.buf.find(b"\n")
             if i < 0:
@@ -278,7 +279,7 @@ class AsyncHostLink:
         loop = asyncio.get_running_loop()
         transport, _ = await serial_asyncio_fast.connection_for_serial(
             loop, lambda: _LineProtocol(self), ser)
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         return self
 
     def _dispatch(self, item: Line) -> None:

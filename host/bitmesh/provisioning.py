@@ -33,13 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bitmesh_core.config import ROLES
-from bitmesh_core.identity import node_id_from_secret
-
 from bitmesh.boards import Board, load_board
 from bitmesh.errors import BitmeshError, UsageError
 from bitmesh.inventory import Inventory, Network, check_name
 from bitmesh.replconn import BoardRepl
+from bitmesh_core.config import ROLES
+from bitmesh_core.identity import node_id_from_secret
 
 RADIOS = ("espnow", "ble")
 CONFIG_PATH = "/config.json"

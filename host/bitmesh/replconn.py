@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 import serial
-from mpremote.transport import TransportError, TransportExecError
-from mpremote.transport_serial import SerialTransport
+from mpremote.transport import TransportError  # type: ignore[import-untyped]
+from mpremote.transport_serial import SerialTransport  # type: ignore[import-untyped]
 
 from bitmesh.errors import BitmeshError, UsageError
 
@@ -108,12 +108,22 @@ class BoardRepl:
                 )
         except (TransportError, OSError) as exc:
             raise port_error(self.port, exc) from None
-        try:
-            with contextlib.redirect_stdout(quiet):
-                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout)
-        except (TransportError, OSError, serial.SerialException):
-            self.close()
-            raise self.no_answer("no MicroPython REPL") from None
+        # Several short attempts rather than one long one: a board that is
+        # still booting (after a flash, a reset, or a virtual board's restart)
+        # can lose the first Ctrl-C / Ctrl-A, and each attempt sends them again.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                with contextlib.redirect_stdout(quiet):
+                    self.transport.enter_raw_repl(
+                        soft_reset=False, timeout_overall=max(0.2, min(2.0, left))
+                    )
+                return
+            except (TransportError, OSError, serial.SerialException):
+                if time.monotonic() + 0.1 >= deadline:
+                    self.close()
+                    raise self.no_answer("no MicroPython REPL") from None
 
     def no_answer(self, what: str) -> BitmeshError:
         return BitmeshError(

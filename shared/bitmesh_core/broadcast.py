@@ -27,6 +27,7 @@ from .clock import add, diff
 SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
+WELL_CONNECTED = 6
 
 
 def popcount(x: int) -> int:
@@ -49,11 +50,13 @@ class Pending:
 
 
 class Coverage:
-    __slots__ = ("nb", "sym", "pending", "cap", "cover", "suppressed", "relayed")
+    __slots__ = ("nb", "sym", "deg", "well", "pending", "cap", "cover", "suppressed", "relayed")
 
     def __init__(self, peer_slots: int, pending_max: int, cover: int) -> None:
         self.nb = [0] * peer_slots  # type: list[int]
         self.sym = bytearray(b"\x02" * peer_slots)
+        self.deg = bytearray(peer_slots)  # neighbour count each peer reports
+        self.well = 0  # mask of peers with WELL_CONNECTED neighbours or more
         self.pending = []  # type: list[Pending]
         self.cap = pending_max
         self.cover = cover
@@ -63,9 +66,12 @@ class Coverage:
     def reset_slot(self, s: int) -> None:
         self.nb[s] = 0
         self.sym[s] = SYM_UNKNOWN
+        self.deg[s] = 0
 
-    def neighbours(self, s: int, mask: int, lists_me: bool, partial: bool) -> None:
-        """Neighbour ``s`` reported the peers it hears (``mask`` over our slots)."""
+    def neighbours(self, s: int, mask: int, lists_me: bool, partial: bool, count: int) -> None:
+        """Neighbour ``s`` reported the ``count`` peers it hears (``mask``: those
+        that are also ours, as slots)."""
+        self.deg[s] = count if count < 255 else 255
         if partial:
             self.nb[s] |= mask
             if lists_me:
@@ -77,14 +83,37 @@ class Coverage:
     def targets(self, slots: "object") -> int:
         """Mask of peer slots that can hear this node."""
         m = 0
+        w = 0
         sym = self.sym
+        deg = self.deg
         for s in slots:  # type: ignore[attr-defined]
             if sym[s]:
                 m |= 1 << s
+                if deg[s] >= WELL_CONNECTED:
+                    w |= 1 << s
+        self.well = w
+        return m
+
+    def expected(self, targets: int, has: int) -> int:
+        """Neighbours that should relay after us: they report neighbours we do
+        not have (so our copy cannot cover those), and we have not heard them
+        with the frame. Silence from one of them means our copy was lost."""
+        m = 0
+        nb = self.nb
+        deg = self.deg
+        x = targets & ~has
+        s = 0
+        while x:
+            if x & 1 and deg[s] > popcount(nb[s]) + 1:
+                m |= 1 << s
+            x >>= 1
+            s += 1
         return m
 
     def _done(self, e: Pending, targets: int) -> bool:
-        got = e.has | (e.twice if self.cover >= 2 else e.once)
+        # Two-fold coverage, except that one copy suffices for a neighbour
+        # with many neighbours of its own: it will hear more copies from them.
+        got = e.has | (e.twice | (e.once & self.well) if self.cover >= 2 else e.once)
         return targets & ~got == 0
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,

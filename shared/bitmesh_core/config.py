@@ -8,7 +8,7 @@ Later subsystems add their rows to ``FIELDS``.
 
 # name: (default, min, max). Times are milliseconds; sizes are entries.
 FIELDS = {
-    "ttl": (7, 1, 32),
+    "ttl": (16, 1, 32),  # issue 4: at least 16 hops must work
     "heartbeat_ms": (5000, 200, 600000),
     "peer_timeout_ms": (15000, 600, 3600000),
     "max_peers": (32, 2, 255),

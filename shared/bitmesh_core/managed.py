@@ -70,7 +70,8 @@ class ManagedFloodRouter(Router):
         elif rssi > RSSI_STRONG:
             rssi = RSSI_STRONG
         cw = CW_MIN + (rssi - RSSI_WEAK) * (CW_MAX - CW_MIN) // (RSSI_STRONG - RSSI_WEAK)
-        return self.node.rng.getrandbits(cw) * SLOT_MS  # type: ignore[attr-defined]
+        slots = self.node.rng.getrandbits(cw)  # type: ignore[attr-defined]
+        return int(slots) * SLOT_MS
 
     def relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
               prio: int, now: int) -> None:

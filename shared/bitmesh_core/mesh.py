@@ -27,19 +27,19 @@ See docs/ROUTING.md for the algorithms and the measurements behind them.
 
 from array import array
 
-from .broadcast import Coverage
+from .broadcast import Coverage, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import SENT, WAIT, Held, HoldQueue, MsgDedup
 from .packet import (
-    F_ACK_REQ, F_DST, F_ROUTE_REC, F_SRC_ROUTE, MAX_TTL, T_ACK, T_ROUTE, TLV_ACKED, TLV_NEIGHBORS,
+    F_ACK_REQ, F_DST, F_ROUTE_REC, F_SRC_ROUTE, F_URGENT, MAX_TTL, T_ACK, T_ROUTE, TLV_ACKED, TLV_NEIGHBORS,
     TLV_ROUTE_OP, TLV_SOURCE_ROUTE, Packet, tlv,
 )
 from .partition import PartitionTracker
 from .router import ROUTERS, Router
 from .routes import RouteTable, reverse_path
-from .txqueue import P_CONTROL
+from .txqueue import P_CONTROL, P_DATA, P_GAME
 
 TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
 TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
@@ -47,9 +47,25 @@ OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
 REPLY_GAP_MS = 1000
+SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
 
 if TYPE_CHECKING:
     from .node import MeshNode
+
+
+class FloodWait:
+    """A flood frame we sent, waiting to hear the neighbours that must relay it."""
+
+    __slots__ = ("pid", "frame", "prio", "expect", "due", "tries")
+
+    def __init__(self, pid: bytes, frame: "bytes | bytearray", prio: int, expect: int,
+                 due: int) -> None:
+        self.pid = pid
+        self.frame = frame
+        self.prio = prio
+        self.expect = expect
+        self.due = due
+        self.tries = 0
 
 
 class HopWait:
@@ -90,14 +106,16 @@ class MeshRouter(Router):
         self.holdq = HoldQueue(c.hold_max)
         self.msgs = MsgDedup(c.msg_dedup)
         self.waits = []  # type: list[HopWait]
+        self.fwaits = []  # type: list[FloodWait]
         self.shorts = {}  # type: dict[bytes, int]
         self.replied = {}  # type: dict[bytes, int]
         self.org_ids = {}  # type: dict[bytes, int]
         self.org_tok = array("i", bytes(4 * c.origin_slots))
         self.org_t = array("i", bytes(4 * c.origin_slots))
         self.hb_rot = 0
+        self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
-                   "hop_fail": 0, "route_replies": 0, "route_errors": 0, "resent": 0,
+                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0,
                    "held": 0, "origin_limited": 0, "link_acks": 0,
                    "max_routes": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
@@ -214,7 +232,7 @@ class MeshRouter(Router):
             if j >= 0:
                 mask |= 1 << j
         partial = v[0] > listed
-        self.cov.neighbours(s, mask, me, partial)
+        self.cov.neighbours(s, mask, me, partial, v[0])
         if me:
             self._learn(p.src, b"", True, now)
         elif not partial:
@@ -278,6 +296,7 @@ class MeshRouter(Router):
             return
         self.st["flood_relays"] += 1
         n.emit(out, prio, due=add(now, d) if d else None, key=pid)
+        self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d))
 
     def _forward_source(self, p: Packet, frame: "bytes | bytearray", pid: bytes, prio: int,
                         rr: bytes, now: int) -> None:
@@ -292,10 +311,35 @@ class MeshRouter(Router):
         out = n.relay_copy(p, frame)
         if out is None:
             return
+        if len(self.fwd) >= 16:
+            self.fwd.pop(0)
+        self.fwd.append(pid)
         self.st["src_relays"] += 1
         n.emit(out, prio)
         nxt = sr[pos + 4:pos + 8] or dst[:4]
         self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
+
+    def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
+                    sent: int) -> None:
+        c = self.node.config
+        if c.hop_retries == 0:
+            return
+        tg = self._targets()
+        if popcount(tg) > SPARSE:
+            return  # dense: redundant copies already cover a loss
+        exp = self.cov.expected(tg, has)
+        if not exp:
+            return
+        if len(self.fwaits) >= c.pending_relays:
+            self.fwaits.pop(0)
+        due = add(sent, 2 * c.hop_ack_ms + c.bcast_window_ms + self._jitter(c.hop_ack_ms))
+        self.fwaits.append(FloodWait(pid, frame, prio, exp, due))
+
+    def send_broadcast(self, ptype: int, body: bytes, flags: int, prio: int, now: int) -> int:
+        n = self.node
+        seq, pid = n.originate(ptype, body, now, prio=prio, flags=flags)
+        self._flood_wait(pid, n.last_frame, prio, 0, now)
+        return seq
 
     def _wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, nxt: bytes, dst: bytes,
               src: bytes, path: "bytes | None", now: int, ptype: int) -> None:
@@ -327,6 +371,14 @@ class MeshRouter(Router):
         if cov.pending and cov.heard_copy(pid, link, self._targets(), now):
             n.txq.cancel(pid)
             self.st["suppressed"] += 1
+            self._flood_done(pid)
+        if self.fwaits and link >= 0:
+            for fw in self.fwaits:
+                if fw.pid == pid:
+                    fw.expect &= ~(1 << link)
+                    if not fw.expect:
+                        self.fwaits.remove(fw)
+                    break
         if p.flags & F_SRC_ROUTE and p.dst is not None:
             # A retransmission from the hop before us: it missed our relay
             # (or our link ack), so tell it we have the frame.
@@ -336,7 +388,19 @@ class MeshRouter(Router):
                 if pos == len(sr):
                     self._link_ack(pid, now)
             elif pos + 4 <= len(sr) and sr[pos:pos + 4] == n.identity.short:
-                self._link_ack(pid, now)
+                if pid in self.fwd:
+                    self._link_ack(pid, now)
+                elif n.config.role != "leaf" and p.ttl > 1:
+                    # We overheard this frame earlier, before our turn came.
+                    prio = P_GAME if p.flags & F_URGENT else (
+                        P_CONTROL if p.ptype == T_ACK or p.ptype == T_ROUTE else P_DATA)
+                    self._forward_source(p, p.frame, pid, prio, p.route(), now)
+
+    def _flood_done(self, pid: bytes) -> None:
+        for fw in self.fwaits:
+            if fw.pid == pid:
+                self.fwaits.remove(fw)
+                return
 
     def _link_ack(self, pid: bytes, now: int) -> None:
         self.st["link_acks"] += 1
@@ -472,6 +536,17 @@ class MeshRouter(Router):
                 else:
                     self.waits.remove(w)
                     self._hop_failed(w, now)
+        if self.fwaits:
+            for fw in list(self.fwaits):
+                if diff(now, fw.due) < 0:
+                    continue
+                if fw.tries < 1:
+                    fw.tries += 1
+                    fw.due = add(now, 3 * c.hop_ack_ms)
+                    self.st["flood_retries"] += 1
+                    n.emit(fw.frame, fw.prio)
+                else:
+                    self.fwaits.remove(fw)
         if self.holdq.items:
             for h in self.holdq.due(now):
                 if h.state == SENT:
@@ -508,6 +583,9 @@ class MeshRouter(Router):
         for w in self.waits:
             if t is None or diff(w.due, t) < 0:
                 t = w.due
+        for fw in self.fwaits:
+            if t is None or diff(fw.due, t) < 0:
+                t = fw.due
         return t
 
     def stats(self) -> "dict[str, object]":

@@ -391,7 +391,7 @@ class MeshNode:
     def _send(self, dst: "bytes | None", ptype: int, body: bytes, flags: int, prio: int,
               now: int) -> int:
         if dst is None:
-            return self.originate(ptype, body, now, prio=prio, flags=flags)[0]
+            return self.router.send_broadcast(ptype, body, flags, prio, now)
         return self.router.send_unicast(dst, ptype, body, flags | F_DST, prio, now)
 
     def send_frame(self, ptype: int, dst: "bytes | None", body: bytes, now_ms: int,

@@ -31,6 +31,10 @@ class Router:
     def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:
         """A copy of a frame already seen arrived (used by delay-and-cancel)."""
 
+    def send_broadcast(self, ptype: int, body: bytes, flags: int, prio: int, now: int) -> int:
+        """Originate a broadcast frame; returns its sequence number."""
+        return self.node.originate(ptype, body, now, prio=prio, flags=flags)[0]
+
     def send_unicast(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int,
                      now: int) -> int:
         """Originate a unicast frame; returns its sequence number."""

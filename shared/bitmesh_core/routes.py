@@ -11,7 +11,8 @@ destination keeps up to ``route_paths`` paths, each with:
   carried the record of a frame that travelled it), 0 when it is a guess (the
   reverse of a record, only valid on symmetric links).
 
-Score = rel + 25 * ver - 10 * hops - freshness penalty. Paths older than
+Score = rel + 10 * ver - 30 * hops - freshness penalty (hops weigh most:
+each hop costs airtime on every message). Paths older than
 ``route_stale_ms`` are dropped. Storage is fixed arrays indexed by
 ``slot * K + k``; only the destination index is a dict.
 """
@@ -21,12 +22,12 @@ from array import array
 from .clock import diff
 
 REL_VERIFIED = 60
-REL_GUESS = 40
+REL_GUESS = 50
 REL_DROP = 15  # a path whose reliability falls below this is forgotten
 
 
 class RouteTable:
-    __slots__ = ("cap", "k", "stale", "by_id", "ids", "paths", "rel", "t", "ver", "nfree")
+    __slots__ = ("cap", "k", "stale", "by_id", "ids", "paths", "rel", "t", "ver")
 
     def __init__(self, capacity: int, paths: int, stale_ms: int) -> None:
         self.cap = capacity
@@ -38,7 +39,6 @@ class RouteTable:
         self.rel = bytearray(capacity * paths)
         self.t = array("i", bytes(4 * capacity * paths))
         self.ver = bytearray(capacity * paths)
-        self.nfree = capacity
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -113,7 +113,7 @@ class RouteTable:
         j = empty
         if j < 0:
             # Replace the worst path only when the newcomer would outscore it.
-            new_score = (REL_VERIFIED + 25 if verified else REL_GUESS) - 10 * (len(path) >> 2)
+            new_score = (REL_VERIFIED + 10 if verified else REL_GUESS) - 30 * (len(path) >> 2)
             if new_score <= worst_score:
                 return False
             j = worst
@@ -127,7 +127,7 @@ class RouteTable:
         age = diff(now, self.t[j])
         p = self.paths[j]
         hops = len(p) >> 2 if p is not None else 16
-        return self.rel[j] + 25 * self.ver[j] - 10 * hops - age * 20 // self.stale
+        return self.rel[j] + 10 * self.ver[j] - 30 * hops - age * 20 // self.stale
 
     def best(self, dst: bytes, now: int, avoid: "object" = None) -> "bytes | None":
         """The best fresh path to ``dst`` or None. ``avoid(short) -> penalty``

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from bitmesh.commands.network import inventory_option
-from bitmesh.provisioning import ROLES, provision
+from bitmesh.provisioning import provision
+from bitmesh_core.config import ROLES
 
 
 def register(group: click.Group) -> None:

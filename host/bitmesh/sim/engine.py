@@ -24,7 +24,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bitmesh_core import hashing, packet
+from bitmesh.errors import UsageError
+from bitmesh.sim import reference, services
+from bitmesh.sim.medium import Medium
+from bitmesh.sim.metrics import Collector, payload_for
+from bitmesh.sim.scenario import Event as ScEvent
+from bitmesh.sim.scenario import Scenario, Traffic
+from bitmesh_core import packet
 from bitmesh_core.auth import FrameAuth
 from bitmesh_core.clock import diff, wrap
 from bitmesh_core.config import NodeConfig
@@ -35,13 +41,6 @@ from bitmesh_core.packet import T_BROADCAST, TLV_PAYLOAD, build, tlv
 from bitmesh_core.rng import SeededRng
 from bitmesh_core.router import ROUTERS
 
-from bitmesh.errors import UsageError
-from bitmesh.sim import reference, services
-from bitmesh.sim.medium import Medium
-from bitmesh.sim.metrics import Collector, payload_for
-from bitmesh.sim.scenario import Event as ScEvent
-from bitmesh.sim.scenario import Scenario, Traffic
-
 NETWORK_KEY = hashlib.sha256(b"bitmesh-sim network key").digest()
 ROGUE_KEY = hashlib.sha256(b"bitmesh-sim rogue key").digest()
 SAMPLE_US = 5_000_000  # how often table sizes are sampled
@@ -50,6 +49,7 @@ COPY_WINDOW_US = 30_000_000  # retry copies of one frame are told apart this lon
 
 _HASH_MEMO: dict[bytes, bytes] = {}
 _HASH_MEMO_MAX = 200_000
+_hash64_plain: list[Callable[[bytes | bytearray | memoryview, int, bytearray], None]] = []
 
 
 def _hash64_memo(data: bytes | bytearray | memoryview, n: int, out: bytearray) -> None:
@@ -63,16 +63,18 @@ def _hash64_memo(data: bytes | bytearray | memoryview, n: int, out: bytearray) -
     if r is None:
         if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
             _HASH_MEMO.clear()
-        hashing.hash64_into_py(data, n, out)
+        _hash64_plain[0](data, n, out)
         _HASH_MEMO[k] = bytes(out[:8])
     else:
         out[:8] = r
 
 
 def install_hash_memo() -> None:
-    """Route bitmesh_core.packet's identity hash through the memo (CPython only)."""
-    if packet.hash64_into is hashing.hash64_into_py:
-        packet.hash64_into = _hash64_memo
+    """Route bitmesh_core.packet's identity hash through the memo (idempotent)."""
+    current = getattr(packet, "hash64_into")  # noqa: B009 - not re-exported for mypy
+    if current is not _hash64_memo:
+        _hash64_plain[:] = [current]
+        setattr(packet, "hash64_into", _hash64_memo)  # noqa: B010
 
 
 def check_router(name: str) -> None:

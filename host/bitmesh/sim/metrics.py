@@ -18,7 +18,14 @@ from typing import Any
 
 from bitmesh_core.events import Delivered, Event, PartitionSuspected
 from bitmesh_core.packet import (
-    T_ACK, T_BROADCAST, T_FRAGMENT, T_UNICAST, TLV_ACKED, DecodeError, decode, packet_id,
+    T_ACK,
+    T_BROADCAST,
+    T_FRAGMENT,
+    T_UNICAST,
+    TLV_ACKED,
+    DecodeError,
+    decode,
+    packet_id,
 )
 
 MARK = 0xB1
@@ -214,7 +221,18 @@ class Collector:
             "tables": {"max_peers": self.max_peers, "max_routes": self.max_routes,
                        "max_dedup": self.max_dedup},
             "airtime": {"max_utilization": round(util, 4)},
+            "timeline": [[round(m.t_us / 1e6, 3), m.kind, _outcome(m)] for m in self.msgs],
         }
+
+
+def _outcome(m: Msg) -> float | None:
+    """Per message: broadcast = delivered share of reachable nodes; unicast = 1/0;
+    None when nothing was reachable (the message does not count)."""
+    if m.kind == "broadcast":
+        return round(len(m.delivered & m.reach) / len(m.reach), 3) if m.reach else None
+    if not m.counted:
+        return None
+    return 1.0 if m.t_done_us >= 0 else 0.0
 
 
 def _round(v: float | None) -> float | None:

@@ -54,7 +54,8 @@ def _topology(ax: Any, sc: Scenario, med: Medium, load: list[int], norm: Normali
     xs, ys = med.xs, med.ys
     killed, groups, rogue = _events(sc)
     gmap = {i: g for g, members in enumerate(groups) for i in members}
-    segs, cut = [], []
+    segs: list[list[tuple[float, float]]] = []
+    cut: list[list[tuple[float, float]]] = []
     for i in range(med.n):
         for j, _own in med.base[i]:
             if i < j or i not in {k for k, _ in med.base[j]}:
@@ -67,6 +68,10 @@ def _topology(ax: Any, sc: Scenario, med: Medium, load: list[int], norm: Normali
         ax.add_collection(LineCollection(cut, colors="tab:red", linewidths=0.9,
                                          linestyles="dashed", zorder=1))
     size = max(12.0, min(70.0, 9000.0 / max(1, med.n)))
+    for g, members in enumerate(groups):
+        ax.scatter([xs[i] for i in members], [ys[i] for i in members], s=size * 9,
+                   color=GROUP_COLOURS[g % len(GROUP_COLOURS)], alpha=0.18, linewidths=0,
+                   zorder=0)
     sc_obj = None
     for role, mk in MARKERS.items():
         idx = [i for i, nd in enumerate(sc.nodes) if nd.role == role]
@@ -122,41 +127,92 @@ def _bars(ax: Any, results: list[dict[str, Any]], series: list[tuple[str, str, s
     ax.legend(fontsize=7, loc="best")
 
 
+def _timeline(ax: Any, sc: Scenario, results: list[dict[str, Any]]) -> None:
+    """Delivery over simulated time per router, with the scenario's events."""
+    window = 10
+    for k, r in enumerate(results):
+        colour = ROUTER_COLOURS[k % len(ROUTER_COLOURS)]
+        for kind, style in (("unicast", "-"), ("broadcast", "--")):
+            pts = [(t, v) for t, kd, v in r.get("timeline", []) if kd == kind and v is not None]
+            if not pts:
+                continue
+            xs, ys = [], []
+            for i in range(len(pts)):
+                chunk = pts[max(0, i - window + 1): i + 1]
+                xs.append(pts[i][0])
+                ys.append(100 * sum(v for _t, v in chunk) / len(chunk))
+            ax.plot(xs, ys, style, color=colour, linewidth=1.2,
+                    label=f"{r['router']} {kind}")
+    open_at: dict[str, float] = {}
+    for ev in sc.events:
+        if ev.action == "kill":
+            ax.axvline(ev.at_s, color="red", linewidth=1)
+            ax.annotate("kill", (ev.at_s, 2), fontsize=7, color="red", rotation=90)
+        elif ev.action == "revive":
+            ax.axvline(ev.at_s, color="green", linewidth=1)
+            ax.annotate("revive", (ev.at_s, 2), fontsize=7, color="green", rotation=90)
+        elif ev.action == "partition":
+            open_at.setdefault("partition", ev.at_s)
+        elif ev.action == "heal" and "partition" in open_at:
+            ax.axvspan(open_at.pop("partition"), ev.at_s, color="orange", alpha=0.2,
+                       label="partitioned")
+        elif ev.action == "rogue":
+            ax.axvspan(ev.at_s, ev.until_s, color="magenta", alpha=0.12, label="rogue active")
+        elif ev.action == "set_loss":
+            ax.axvline(ev.at_s, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(f"loss={ev.loss:g}", (ev.at_s, 2), fontsize=7, rotation=90)
+    if "partition" in open_at:
+        ax.axvspan(open_at["partition"], results[0]["duration_s"], color="orange", alpha=0.2,
+                   label="partitioned")
+    ax.set_xlim(0, results[0]["duration_s"])
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("simulated s", fontsize=8)
+    ax.set_ylabel(f"% delivered (last {window} messages)", fontsize=8)
+    ax.set_title("delivery over time", fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, loc="lower left", ncol=2)
+
+
 def plot(sc: Scenario, results: list[dict[str, Any]], out: Path) -> None:
     """Write the comparison figure for ``results`` (one per router) to ``out``."""
     med = Medium(sc)
     shown = results[:3]
-    fig = plt.figure(figsize=(6 * max(2, len(shown)) + 1, 11), constrained_layout=True)
-    grid = fig.add_gridspec(2, max(3, len(shown)), height_ratios=[1.5, 1])
+    fig = plt.figure(figsize=(20, 12.5), constrained_layout=True)
+    rows = fig.add_gridspec(2, 1, height_ratios=[1.45, 1])
+    top = rows[0].subgridspec(1, max(2, len(shown)))
+    bottom = rows[1].subgridspec(1, 4, width_ratios=[1, 1, 1, 1.7])
     loads = [r["per_node"]["msg_tx"] for r in shown]
     norm = Normalize(vmin=0, vmax=max(1, max(max(ld) for ld in loads)))
     mappable = None
+    topo_axes = []
     for k, r in enumerate(shown):
-        ax = fig.add_subplot(grid[0, k])
-        title = (f"{r['router']}: relay load (tx for messages per node)\n"
-                 f"total {sum(loads[k])} tx, busiest node {max(loads[k])}")
+        ax = fig.add_subplot(top[0, k])
+        topo_axes.append(ax)
+        title = (f"{r['router']}: relay load per node\n"
+                 f"{sum(loads[k])} message tx in total, busiest node {max(loads[k])}")
         mappable = _topology(ax, sc, med, loads[k], norm, title) or mappable
     if mappable is not None:
-        fig.colorbar(mappable, ax=fig.axes[: len(shown)], shrink=0.7,
-                     label="transmissions for application messages")
-    ax = fig.add_subplot(grid[1, 0])
-    _bars(ax, results, [("broadcast", "broadcast", "delivery_ratio"),
-                        ("unicast", "unicast", "delivery_ratio")],
+        fig.colorbar(mappable, ax=topo_axes, shrink=0.8, pad=0.01,
+                     label="radio transmissions for application messages")
+    _bars(fig.add_subplot(bottom[0, 0]), results,
+          [("broadcast", "broadcast", "delivery_ratio"), ("unicast", "unicast", "delivery_ratio")],
           "delivery ratio (reachable pairs)", pct=True)
-    ax = fig.add_subplot(grid[1, 1])
+    ax = fig.add_subplot(bottom[0, 1])
     _bars(ax, results, [("broadcast", "broadcast", "tx_per_message"),
                         ("unicast", "unicast", "tx_per_message")],
           "radio transmissions per message")
     cds = results[0]["reference"]["cds_greedy"]
     if cds:
         ax.axhline(cds, color="black", linestyle=":", linewidth=1)
-        ax.annotate(f"greedy CDS = {cds}", (-0.4, cds), xytext=(0, 3),
+        ax.annotate(f"greedy CDS = {cds}", (-0.45, cds), xytext=(0, 3),
                     textcoords="offset points", fontsize=7)
-    ax = fig.add_subplot(grid[1, 2])
-    _bars(ax, results, [("p50 ms", "unicast", "latency_ms_p50"),
-                        ("p95 ms", "unicast", "latency_ms_p95"),
-                        ("hops", "unicast", "hops_mean")],
-          "unicast latency and hops")
+    ax = fig.add_subplot(bottom[0, 2])
+    _bars(ax, results, [("p50", "unicast", "latency_ms_p50"),
+                        ("p95", "unicast", "latency_ms_p95")],
+          "unicast latency, ms (log)")
+    if any((r["unicast"].get("latency_ms_p50") or 0) > 0 for r in results):
+        ax.set_yscale("log")
+    _timeline(fig.add_subplot(bottom[0, 3]), sc, results)
     handles = [Line2D([], [], marker=m, linestyle="", color="grey", label=role)
                for role, m in MARKERS.items() if any(nd.role == role for nd in sc.nodes)]
     killed, groups, rogue = _events(sc)
@@ -166,11 +222,13 @@ def plot(sc: Scenario, results: list[dict[str, Any]], out: Path) -> None:
         handles.append(Line2D([], [], marker="*", color="magenta", linestyle="",
                               label="rogue", markerfacecolor="none"))
     if groups:
+        handles.append(Line2D([], [], marker="o", color=GROUP_COLOURS[0], alpha=0.3,
+                              markersize=12, linestyle="", label="partition group"))
         handles.append(Line2D([], [], color="tab:red", linestyle="dashed",
                               label="link cut by partition"))
     fig.legend(handles=handles, loc="upper left", fontsize=8, ncol=len(handles))
     r0 = results[0]
     fig.suptitle(f"{r0['scenario']}: {r0['nodes']} nodes, {r0['duration_s']:g} s simulated, "
-                 f"seed {r0['seed']}", fontsize=13)
-    fig.savefig(out, dpi=110)
+                 f"seed {r0['seed']}: " + " vs ".join(r["router"] for r in results), fontsize=13)
+    fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -9,7 +9,7 @@ near-floor for how many transmissions one network-wide broadcast needs.
 
 from __future__ import annotations
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]
 
 
 def graph(edges: list[tuple[int, int]], nodes: list[int]) -> nx.Graph:

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bitmesh_core.config import FIELDS, ROLES, ConfigError, NodeConfig
-
 from bitmesh.errors import UsageError
 from bitmesh.sim import services
+from bitmesh_core.config import FIELDS, ROLES, ConfigError, NodeConfig
 
 ACTIONS = ("kill", "revive", "partition", "heal", "rogue", "set_loss", "forge_relay")
 SERVICE_KINDS = ("game", "dht")

@@ -70,23 +70,43 @@ def _double(a: "tuple[int, int, int, int]") -> "tuple[int, int, int, int]":
 
 
 def _mul(k: int, pt: "tuple[int, int, int, int]") -> "tuple[int, int, int, int]":
+    """[k]pt with a 2-bit window: a 4-entry table keeps the peak heap small
+    (a board has about 100 KB in all)."""
+    p2 = _double(pt)
+    tab = (pt, p2, _add(p2, pt))
     q = (0, 1, 1, 0)
-    # 4-bit fixed window: 16 precomputed multiples keep the add count near 64.
-    tab = [q, pt]
-    for _ in range(14):
-        tab.append(_add(tab[-1], pt))
-    nb = 0
-    kk = k
-    while kk:
-        nb += 4
-        kk >>= 4
-    i = nb - 4
+    i = 0
+    while (k >> i) > 3:
+        i += 2
     while i >= 0:
-        q = _double(_double(_double(_double(q))))
-        w = (k >> i) & 15
+        q = _double(_double(q))
+        w = (k >> i) & 3
         if w:
-            q = _add(q, tab[w])
-        i -= 4
+            q = _add(q, tab[w - 1])
+        i -= 2
+    return q
+
+
+def _mul2(a: int, pa: "tuple[int, int, int, int]", b: int,
+          pb: "tuple[int, int, int, int]") -> "tuple[int, int, int, int]":
+    """[a]pa + [b]pb by Straus-Shamir: one shared chain of doublings."""
+    both = _add(pa, pb)
+    q = (0, 1, 1, 0)
+    n = 0
+    while (a >> n) or (b >> n):
+        n += 1
+    i = n - 1
+    while i >= 0:
+        q = _double(q)
+        x = (a >> i) & 1
+        y = (b >> i) & 1
+        if x and y:
+            q = _add(q, both)
+        elif x:
+            q = _add(q, pa)
+        elif y:
+            q = _add(q, pb)
+        i -= 1
     return q
 
 
@@ -169,8 +189,10 @@ def verify(public: bytes, msg: bytes, sig: bytes) -> bool:
         if s >= L:
             return False
         k = _h512(sig[:32] + public + msg) % L
-        lhs = _mul(s, BASE)
-        rhs = _add(r, _mul(k, a))
+        # [s]B == R + [k]A  <=>  [s]B + [k](-A) == R
+        neg = ((P - a[0]) % P, a[1], a[2], (P - a[3]) % P)
+        lhs = _mul2(s, BASE, k, neg)
+        rhs = r
         # Compare projectively: x1*z2 == x2*z1 and y1*z2 == y2*z1.
         return ((lhs[0] * rhs[2] - rhs[0] * lhs[2]) % P == 0
                 and (lhs[1] * rhs[2] - rhs[1] * lhs[2]) % P == 0)

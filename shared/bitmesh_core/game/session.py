@@ -56,6 +56,15 @@ class ProtocolError(Exception):
 class Session:
     """State of one table. ``svc`` is the GameService (sending, timers, policy)."""
 
+    __slots__ = (
+        "svc", "table", "host", "me", "seats", "rounds", "bankroll", "state", "roster", "fps",
+        "keys", "joined", "rnd", "mseq", "game", "snap", "commits", "reveals", "absent",
+        "cheats", "pending", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
+        "ahead", "seen", "guards", "accused", "history", "phase_t", "resend_t", "help_t",
+        "no_quorum_flagged", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
+        "last_body",
+    )
+
     def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
                  bankroll: int, now: int) -> None:
         self.svc = svc
@@ -86,7 +95,7 @@ class Session:
         self.my_msgs = []  # type: list[tuple[int, bytes]]
         self.prev_msgs = []  # type: list[tuple[int, bytes]]
         self.ahead = []  # type: list[tuple[wire.Move, bytes]]
-        self.seen = []  # type: list[bytes]
+        self.seen = []  # type: list[int]
         self.guards = {}  # type: dict[bytes, SeatGuard]
         self.accused = {}  # type: dict[bytes, Accusation]
         self.history = []  # type: list[tuple[int, int, int, bytes]]

@@ -42,23 +42,45 @@ HDR = 19  # kind + table + round + mseq + player
 
 
 class Move:
-    """A parsed move; ``raw`` is the signed bytes, ``sig`` the signature."""
+    """A parsed move; ``raw`` is the signed bytes, ``sig`` the signature.
+    Fields are sliced on access so a held move costs two objects."""
 
-    __slots__ = ("kind", "table", "rnd", "mseq", "player", "data", "raw", "sig")
+    __slots__ = ("raw", "sig")
 
     def __init__(self, raw: bytes, sig: bytes) -> None:
         self.raw = raw
         self.sig = sig
-        self.kind = raw[0]
-        self.table = raw[1:5]
-        self.rnd = (raw[5] << 8) | raw[6]
-        self.mseq = int.from_bytes(raw[7:11], "big")
-        self.player = raw[11:19]
-        self.data = raw[HDR:]
 
-    def digest(self) -> bytes:
-        """8 bytes naming this exact signed message (for the seen-set)."""
-        return hashlib.sha256(self.raw + self.sig).digest()[:8]
+    @property
+    def kind(self) -> int:
+        return self.raw[0]
+
+    @property
+    def table(self) -> bytes:
+        return self.raw[1:5]
+
+    @property
+    def rnd(self) -> int:
+        return (self.raw[5] << 8) | self.raw[6]
+
+    @property
+    def mseq(self) -> int:
+        r = self.raw
+        return (r[7] << 24) | (r[8] << 16) | (r[9] << 8) | r[10]
+
+    @property
+    def player(self) -> bytes:
+        return self.raw[11:19]
+
+    @property
+    def data(self) -> bytes:
+        return self.raw[HDR:]
+
+    def digest(self) -> int:
+        """A 30-bit small int naming this exact signed message (seen-set key;
+        a small int costs no heap on a board)."""
+        h = hashlib.sha256(self.sig).digest()
+        return ((h[0] & 0x3F) << 24) | (h[1] << 16) | (h[2] << 8) | h[3]
 
 
 def encode_move(kind: int, table: bytes, rnd: int, mseq: int, player: bytes,

@@ -1,0 +1,47 @@
+"""The config `bitmesh provision` writes is one the firmware's loader accepts."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bitmesh.boards import load_board
+from bitmesh.errors import UsageError
+from bitmesh.inventory import Inventory
+from bitmesh.provisioning import build_config, check_role, config_bytes, parse_radios
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fwconfig() -> Any:
+    spec = importlib.util.spec_from_file_location("fwconfig", ROOT / "firmware" / "fwconfig.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_config_passes_the_firmware_validator(tmp_path: Path) -> None:
+    net = Inventory(tmp_path / "i.json").create_network("home", channel=11)
+    board = load_board("esp32c3")
+    radios = parse_radios(None, net, board)
+    cfg = build_config("n-1", "gateway", net, bytes(range(32)), radios, board)
+    assert fwconfig().validate(cfg) is None
+    assert config_bytes(cfg).endswith(b"\n") and cfg["board"] == "esp32c3"
+
+
+def test_radios_and_roles() -> None:
+    net = Inventory(Path("/nonexistent/i.json")).create_network("home")
+    net.radio.ble = False
+    assert parse_radios(None, net, None) == {"espnow": True, "ble": False}
+    assert parse_radios("ble", net, None) == {"espnow": False, "ble": True}
+    with pytest.raises(UsageError, match="bad --radios"):
+        parse_radios("espnow,lora", net, None)
+    net.radio.espnow = False
+    with pytest.raises(UsageError, match="at least one radio"):
+        parse_radios(None, net, None)
+    with pytest.raises(UsageError, match="bad role"):
+        check_role("king")
