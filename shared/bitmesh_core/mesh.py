@@ -43,6 +43,7 @@ from .txqueue import P_CONTROL, P_DATA, P_GAME
 
 TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
 TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
+TLV_BLIND = 0x0D  # a unicast flood every relay repeats (discovery retry)
 OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
@@ -115,8 +116,8 @@ class MeshRouter(Router):
         self.hb_rot = 0
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
-                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0,
-                   "held": 0, "origin_limited": 0, "link_acks": 0,
+                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0,
+                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "link_acks": 0,
                    "max_routes": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
 
@@ -284,8 +285,16 @@ class MeshRouter(Router):
             if p.flags & F_SRC_ROUTE:
                 self._forward_source(p, frame, pid, prio, rr, now)
                 return
-            if p.flags & F_ROUTE_REC:
+            if p.flags & F_ROUTE_REC and (len(self.routes) < n.config.max_routes
+                                          or p.src in self.routes.by_id):
+                # Relays learn too, but never churn a full table for it.
                 self._learn(p.src, reverse_path(rr), False, now)
+            if p.tlv(TLV_BLIND) is not None:
+                out = n.relay_copy(p, frame)
+                if out is not None:
+                    self.st["flood_relays"] += 1
+                    n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
+                return
         d = self.cov.first(pid, link, self._targets(), n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
         if d < 0:
@@ -412,7 +421,7 @@ class MeshRouter(Router):
         return self._send(dst, ptype, body, flags | F_DST, prio, now, -1)
 
     def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
-              msg_id: int) -> int:
+              msg_id: int, blind: bool = False) -> int:
         n = self.node
         c = n.config
         flags &= ~F_SRC_ROUTE
@@ -420,7 +429,7 @@ class MeshRouter(Router):
         if msg_id >= 0:
             b = body + tlv(TLV_MSGID, bytes(((msg_id >> 24) & 0xFF, (msg_id >> 16) & 0xFF,
                                               (msg_id >> 8) & 0xFF, msg_id & 0xFF)))
-        path = self.routes.best(dst, now, self._rep_penalty)
+        path = None if blind else self.routes.best(dst, now, self._rep_penalty)
         # header 17 + dst 8 + tag 8 + source route and its eventual record
         if path is not None and 33 + len(b) + 4 + 2 * len(path) <= 250:
             hops = len(path) >> 2
@@ -429,6 +438,7 @@ class MeshRouter(Router):
                                    flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"")
             self._wait(pid, n.last_frame, prio, path[:4] or dst[:4], dst, n.node_id, path,
                        now, ptype)
+            self.st["sent_routed"] += 1
             mid = seq if msg_id < 0 else msg_id
             h = Held(dst, ptype, body, flags, prio, mid,
                      add(now, 3 * c.hop_ack_ms * (c.hop_retries + 2) * (hops + 1)), SENT)
@@ -436,11 +446,21 @@ class MeshRouter(Router):
             h.path = path
             self._hold(h)
             return seq
+        if blind:
+            b += tlv(TLV_BLIND, b"")
         seq = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")[0]
-        if self.part.is_lost(dst) and ptype != T_ROUTE and ptype != T_ACK:
-            self._hold(Held(dst, ptype, body, flags, prio, seq if msg_id < 0 else msg_id,
-                            add(now, c.hold_ms), WAIT))
+        self.st["sent_flooded"] += 1
+        if ptype == T_ROUTE or ptype == T_ACK:
+            return seq
+        mid = seq if msg_id < 0 else msg_id
+        if self.part.is_lost(dst):
+            self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT))
             self.st["held"] += 1
+        elif not blind:
+            # No route reply in time: the suppressed flood missed (a one-way
+            # link nobody knew about, or loss): repeat it blind.
+            self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, 16 * c.hop_ack_ms),
+                            SENT))
         return seq
 
     def _hold(self, h: Held) -> None:
@@ -492,7 +512,10 @@ class MeshRouter(Router):
             return
         if op[0] == OP_REPLY:
             self._learn(p.src, path, True, now)
-            h = None
+            for h in self.holdq.items:
+                if h.dst == p.src and h.state == SENT and h.path is None:
+                    self.holdq.remove(h)
+                    break
         elif op[0] == OP_ERROR:
             dst = op[1:9]
             self.routes.remove_via(path, b"")
@@ -552,6 +575,11 @@ class MeshRouter(Router):
                 if h.state == SENT:
                     if h.path is not None:
                         self.routes.success(h.dst, h.path, now)
+                    elif h.tries == 0:
+                        h.tries = 1
+                        self.st["blind"] += 1
+                        self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id,
+                                   True)
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)

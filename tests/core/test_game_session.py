@@ -12,15 +12,15 @@ TABLE = b"tab1"
 # Three players in a triangle on the board-sized heap, four in a square here.
 N = 3 if MICROPYTHON else 4
 LINKS = [(0, 1, 0.1), (1, 2, 0.1), (0, 2, 0.1)] if MICROPYTHON else grid(2, 2, 0.1)
-SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 32,
-         "max_peers": 4, "replay_senders": 8, "tx_queue_max": 16, "events_max": 16,
+SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 16,
+         "max_peers": 4, "replay_senders": 4, "tx_queue_max": 12, "events_max": 8,
          "game_tables": 1, "game_lobby_max": 1, "reputation_max": 8, "max_routes": 4,
          "origin_slots": 4, "msg_dedup": 8, "hold_max": 1, "pending_relays": 2,
          "hop_pending": 2}
 
 
 def play(cheat: str = "", cheater: int = 2, rounds: int = 3) -> tuple:
-    import gc; gc.collect(); print("FREE", gc.mem_free())
+
     m = ServiceMesh(N, LINKS, config=SMALL)
     m.run(6000)
     svcs = [GameService(m.nodes[i], m.now) for i in range(N)]

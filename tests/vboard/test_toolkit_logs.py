@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serial
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toolkit_boards import BITMESH, PtyBoard, logger_script, one_line_error, run_cli  # noqa: E402
@@ -101,3 +102,15 @@ def test_logs_errors_are_one_line(tmp_path: Path) -> None:
     missing = run_cli("logs", "--port", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
     assert "no such port" in one_line_error(missing)
     assert "no log folder" in one_line_error(run_cli("logs", "summary", str(tmp_path / "x")))
+    board = PtyBoard(tmp_path / "b")
+    board.start()
+    holder = serial.Serial()
+    holder.port = board.port
+    holder.exclusive = True
+    holder.open()
+    try:
+        busy = run_cli("logs", "--port", board.port, "--out", str(tmp_path / "o"))
+        assert "busy" in one_line_error(busy)
+    finally:
+        holder.close()
+        board.kill()

@@ -39,9 +39,9 @@ def deploy_cmd(port: str | None, no_reset: bool, timeout: float, as_json: bool) 
                   transient=as_json, disable=as_json) as bar:
 
         def start(total: int, changed: list[Artifact]) -> Callable[[str, int], None]:
-            task = bar.add_task(f"{len(changed)} files", total=max(total, 1))
-            if not changed:
-                bar.update(task, completed=1)
+            if not changed:  # nothing to copy: no bar
+                return lambda path, nbytes: None
+            task = bar.add_task(f"{len(changed)} files", total=total)
 
             def advance(path: str, nbytes: int) -> None:
                 bar.update(task, advance=nbytes, description=path)

@@ -282,7 +282,7 @@ class Session:
     def _final(self, now: int) -> None:
         self.pending = []
         self.history.append((self.rnd, self.dice[0], self.dice[1], self.my_state))
-        if len(self.history) > 16:
+        if len(self.history) > 4:
             self.history.pop(0)
         self.svc.event("round_final", self, {  # type: ignore[attr-defined]
             "round": self.rnd, "dice": [self.dice[0], self.dice[1]],

@@ -1,0 +1,112 @@
+"""bitmesh router, unicast: one-way links, repair, TTL, staleness, store-and-forward.
+
+Dual-runtime (CPython and MicroPython), driven only through the node's public
+API via tests/core/harness.Mesh.
+"""
+
+from core.harness import Mesh, line
+
+FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
+
+
+def rs(m: Mesh, i: int) -> dict:
+    return m.nodes[i].stats()["router_stats"]  # type: ignore[return-value]
+
+
+def test_one_way_links_route_both_directions() -> None:
+    # 0 -> 1 -> 3 works only that way; 3 -> 2 -> 0 only that way.
+    links = [(0, 1), (1, 3, 0.0, True), (3, 2, 0.0, True), (2, 0)]
+    m = Mesh(4, links, config=FAST)
+    m.run(4000)
+    for k in range(6):
+        m.nodes[0].send_message(m.id(3), b"fwd%d" % k, m.now)
+        m.run(400)
+        m.nodes[3].send_message(m.id(0), b"back%d" % k, m.now)
+        m.run(400)
+    m.run(1000)
+    for k in range(6):
+        assert m.delivered(3, b"fwd%d" % k) == 1, k
+        assert m.delivered(0, b"back%d" % k) == 1, k
+    # After discovery both directions are source-routed, not flooded.
+    assert rs(m, 0)["sent_routed"] >= 4
+    assert rs(m, 3)["sent_routed"] >= 4
+    assert rs(m, 1)["src_relays"] >= 4 and rs(m, 2)["src_relays"] >= 4
+
+
+def test_relay_dies_and_route_is_repaired_within_three_heartbeats() -> None:
+    # Two disjoint two-hop paths 0-1-4 and 0-2-3-4.
+    links = [(0, 1), (1, 4), (0, 2), (2, 3), (3, 4)]
+    m = Mesh(5, links, config=FAST)
+    m.run(4000)
+    for k in range(4):
+        m.nodes[0].send_message(m.id(4), b"pre%d" % k, m.now)
+        m.run(300)
+    assert m.delivered(4, b"pre3") == 1
+    assert rs(m, 1)["src_relays"] >= 2  # the short path through 1 was in use
+    m.kill(1)
+    t_kill = m.now
+    k = 0
+    while m.delivered(4, b"post%d" % (k - 1)) == 0 if k else True:
+        m.nodes[0].send_message(m.id(4), b"post%d" % k, m.now)
+        m.run(250)
+        k += 1
+        assert m.now - t_kill <= 3 * 1000, "not repaired within 3 heartbeats"
+    m.run(1000)
+    for j in range(k):
+        assert m.delivered(4, b"post%d" % j) <= 1  # never delivered twice
+
+
+def test_sixteen_hops_work_and_ttl_expires() -> None:
+    m = Mesh(17, line(17), config={"router": "bitmesh", "ttl": 16, "heartbeat_ms": 1000})
+    m.run(3000)
+    m.nodes[0].send_message(None, b"far", m.now)
+    m.nodes[0].send_message(m.id(16), b"u16", m.now)
+    m.run(2000)
+    assert m.delivered(16, b"far") == 1
+    assert m.delivered(16, b"u16") == 1
+    m2 = Mesh(12, line(12), config={"router": "bitmesh", "ttl": 8, "heartbeat_ms": 1000})
+    m2.run(3000)
+    m2.nodes[0].send_message(None, b"near", m2.now)
+    m2.run(1500)
+    assert m2.delivered(8, b"near") == 1
+    assert m2.delivered(9, b"near") == 0
+    assert m2.nodes[8].stats()["drops"].get("ttl", 0) >= 1  # type: ignore[attr-defined]
+
+
+def test_route_goes_stale_and_is_rediscovered() -> None:
+    cfg = dict(FAST)
+    cfg["route_stale_ms"] = 4000
+    m = Mesh(4, line(4), config=cfg)
+    m.run(3000)
+    m.nodes[0].send_message(m.id(3), b"a", m.now)
+    m.run(500)
+    m.nodes[0].send_message(m.id(3), b"b", m.now)
+    m.run(500)
+    assert rs(m, 0)["sent_flooded"] == 1 and rs(m, 0)["sent_routed"] == 1
+    m.run(6000)  # no traffic: the 3-hop route ages past route_stale_ms
+    m.nodes[0].send_message(m.id(3), b"c", m.now)
+    m.run(500)
+    assert rs(m, 0)["sent_flooded"] == 2
+    assert m.delivered(3, b"c") == 1
+    m.nodes[0].send_message(m.id(3), b"d", m.now)
+    m.run(500)
+    assert rs(m, 0)["sent_routed"] == 2 and m.delivered(3, b"d") == 1
+
+
+def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
+    m = Mesh(3, line(3), config=FAST)
+    m.run(3000)
+    m.block(1, 2)
+    m.run(5000)  # peer timeout passes: 1 reports 2 lost
+    lost = m.kinds(1, "partition")
+    assert lost and m.id(2) in lost[0].lost
+    m.nodes[1].send_message(m.id(2), b"later", m.now)
+    m.run(500)
+    assert m.delivered(2, b"later") == 0
+    assert rs(m, 1)["hold"] == 1
+    m.unblock_all()
+    m.run(3000)
+    assert m.delivered(2, b"later") == 1
+    assert rs(m, 1)["hold"] == 0
+    healed = m.kinds(1, "healed")
+    assert healed and m.id(2) in healed[0].back
