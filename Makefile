@@ -65,7 +65,7 @@ flash: $(STAMP)
 	@test -n "$(PORT)" || { echo "make flash: set PORT=/dev/ttyUSB0 (and BOARD, NAME, NETWORK)"; exit 2; }
 	$(BIN)/bitmesh flash --port $(PORT) --board $(or $(BOARD),esp32)
 	$(BIN)/bitmesh deploy --port $(PORT)
-	$(BIN)/bitmesh provision --port $(PORT) --name $(NAME) --network $(NETWORK) $(if $(ROLE),--role $(ROLE),)
+	$(BIN)/bitmesh provision --port $(PORT) --board $(or $(BOARD),esp32) --name $(NAME) --network $(NETWORK) $(if $(ROLE),--role $(ROLE),)
 
 clean:
 	rm -rf build .mypy_cache .pytest_cache .ruff_cache

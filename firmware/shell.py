@@ -31,6 +31,7 @@ BLE_TICK_MS = 50
 STATUS_LOG_MS = 10000
 RX_BURST = 32
 DEFAULT_WDT_MS = 20000
+ROUTER_MODULES = {"bitmesh": "mesh", "managed": "managed"}  # router name -> core module
 
 
 def ticks() -> int:
@@ -83,6 +84,9 @@ class Shell:
         self.wdt = None  # type: object
         self.led = StatusLed(None)
         self.stdin_ok = True
+        self.mem_errors = 0
+        self.started_t = None  # type: int | None  # ticks when the node started
+        self.first_peer_t = None  # type: int | None  # ticks of the first peer_up
 
     # ---------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -130,6 +134,11 @@ class Shell:
         from bitmesh_core.rng import SeededRng
 
         nc = fwconfig.node_config(cfg)
+        mod = ROUTER_MODULES.get(nc.router)
+        if mod is not None:
+            # routers register themselves in ROUTERS when imported; only the
+            # configured one is loaded so the others cost no RAM
+            __import__("bitmesh_core." + mod)
         ident = Identity.from_secret(binascii.unhexlify(str(cfg["node_secret"])))
         net = cfg["network"]
         key = binascii.unhexlify(str(net["key"]))  # type: ignore[index]
@@ -138,6 +147,7 @@ class Shell:
         seed = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
         self.node = MeshNode(nc, ident, key, SeededRng(seed), ticks(),
                              self.boot_count, ifaces)
+        self.started_t = ticks()
         self.link.log("info", "node_started", node_id=ident.node_id.hex(), name=nc.name,
                       role=nc.role, radios=self.radio_state, boot_count=self.boot_count)
 
@@ -226,6 +236,7 @@ class Shell:
                 self.step(ticks())
             except MemoryError:
                 gc.collect()
+                self.mem_errors += 1
                 self._error("memory", "MemoryError")
             except KeyboardInterrupt:
                 raise
@@ -319,6 +330,8 @@ class Shell:
                 return
             d = event_dict(ev)
             self.link.send(d)
+            if d["ev"] == "peer_up" and self.first_peer_t is None:
+                self.first_peer_t = ticks()
             if d["ev"] in ("peer_up", "peer_lost", "partition", "healed"):
                 self.link.log("info", str(d["ev"]), peer=d.get("peer"))
 
@@ -367,6 +380,8 @@ class Shell:
              "heap": {"free": gc.mem_free(), "min_free": self.heap_min,
                       "alloc": gc.mem_alloc()},
              "hostlink": self.link.status(), "loop_errors": self.errors,
+             "memory_errors": self.mem_errors, "started_t": self.started_t,
+             "first_peer_t": self.first_peer_t,
              "radio_stats": {}}  # type: dict[str, object]
         for r in self.radios:
             d["radio_stats"][r.name] = r.status()  # type: ignore[attr-defined,index]
@@ -394,6 +409,7 @@ class Shell:
             self._handle(m)
         except MemoryError:
             gc.collect()
+            self.mem_errors += 1
             self.link.reply(m, False, "out of memory")
         except Exception as e:  # noqa: BLE001
             self.link.reject("bad_field", repr(e))

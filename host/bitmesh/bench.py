@@ -27,6 +27,7 @@ AREAS = [
     ("hostlink", "bitmesh.vboard.bench:bench_hostlink"),
     ("gateway", "bitmesh.gateway.bench:bench_gateway"),
     ("games", "bitmesh.game_bench:bench_games"),
+    ("logs", "bitmesh.logcollect:bench_logs"),
 ]
 
 

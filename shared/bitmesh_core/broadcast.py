@@ -28,6 +28,7 @@ SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
 WELL_CONNECTED = 6
+LOSSLESS = 2  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
 
 
 def popcount(x: int) -> int:
@@ -80,8 +81,10 @@ class Coverage:
             self.nb[s] = mask
             self.sym[s] = SYM_YES if lists_me else SYM_NO
 
-    def targets(self, slots: "object") -> int:
-        """Mask of peer slots that can hear this node."""
+    def targets(self, slots: "object", loss: bytearray) -> int:
+        """Mask of peer slots that can hear this node. Also computes ``well``:
+        the neighbours for which one covering copy is enough (many neighbours
+        of their own, or a link to us that loses almost no heartbeats)."""
         m = 0
         w = 0
         sym = self.sym
@@ -89,7 +92,7 @@ class Coverage:
         for s in slots:  # type: ignore[attr-defined]
             if sym[s]:
                 m |= 1 << s
-                if deg[s] >= WELL_CONNECTED:
+                if deg[s] >= WELL_CONNECTED or loss[s] < LOSSLESS:
                     w |= 1 << s
         self.well = w
         return m

@@ -27,7 +27,7 @@ See docs/ROUTING.md for the algorithms and the measurements behind them.
 
 from array import array
 
-from .broadcast import Coverage, popcount
+from .broadcast import SYM_NO, Coverage, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
@@ -142,7 +142,7 @@ class MeshRouter(Router):
         return 0 if r >= 40 else (40 - r) * 2
 
     def _targets(self) -> int:
-        return self.cov.targets(self.node.peers.by_id.values())
+        return self.cov.targets(self.node.peers.by_id.values(), self.node.peers.loss)
 
     def _jitter(self, span: int) -> int:
         return int(self.node.rng.getrandbits(10)) * span // 1024  # type: ignore[attr-defined]
@@ -200,6 +200,22 @@ class MeshRouter(Router):
             self.st["max_routes"] = n
         if self.part.lost:
             self._back(dst, now)
+
+    def _hears_us(self, short: bytes) -> int:
+        """1: a neighbour that hears us (or has not said); 0: not a neighbour;
+        -1: a neighbour that told us it does not hear us (one-way link)."""
+        s = self._slot_of_short(short)
+        if s < 0:
+            return 0
+        return -1 if self.cov.sym[s] == SYM_NO else 1
+
+    def _learn_reverse(self, src: bytes, rr: bytes, now: int) -> None:
+        """Guess the way back to ``src``: the record reversed. Only plausible
+        when our first hop back (the last relay, or ``src`` itself) is a
+        neighbour that hears us."""
+        first = rr[len(rr) - 4:] if rr else src[:4]
+        if self._hears_us(first) > 0:
+            self._learn(src, reverse_path(rr), False, now)
 
     # ---------------------------------------------------------- heartbeats
     def heartbeat_tlvs(self, now: int) -> bytes:
@@ -288,7 +304,7 @@ class MeshRouter(Router):
             if p.flags & F_ROUTE_REC and (len(self.routes) < n.config.max_routes
                                           or p.src in self.routes.by_id):
                 # Relays learn too, but never churn a full table for it.
-                self._learn(p.src, reverse_path(rr), False, now)
+                self._learn_reverse(p.src, rr, now)
             if p.tlv(TLV_BLIND) is not None:
                 out = n.relay_copy(p, frame)
                 if out is not None:
@@ -314,9 +330,15 @@ class MeshRouter(Router):
         pos = len(rr)
         if pos + 4 > len(sr) or sr[pos:pos + 4] != n.identity.short:
             return  # not our turn: overheard only
-        self._learn(p.src, reverse_path(rr), False, now)
+        self._learn_reverse(p.src, rr, now)
         dst = p.dst if p.dst is not None else b""
         self._learn(dst, sr[pos + 4:], False, now)
+        nxt = sr[pos + 4:pos + 8] or dst[:4]
+        hears = self._hears_us(nxt)
+        if hears < 0:
+            # The next hop cannot hear us: report the break instead of sending.
+            self._hop_failed(HopWait(pid, b"", prio, nxt, dst, p.src, None, now, p.ptype), now)
+            return
         out = n.relay_copy(p, frame)
         if out is None:
             return
@@ -325,8 +347,10 @@ class MeshRouter(Router):
         self.fwd.append(pid)
         self.st["src_relays"] += 1
         n.emit(out, prio)
-        nxt = sr[pos + 4:pos + 8] or dst[:4]
-        self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
+        if hears > 0:
+            # A passive ack can only come back from a neighbour we hear; a
+            # next hop we never heard is a one-way link: send and forget.
+            self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
 
     def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
                     sent: int) -> None:
@@ -436,8 +460,9 @@ class MeshRouter(Router):
             ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
                                    flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"")
-            self._wait(pid, n.last_frame, prio, path[:4] or dst[:4], dst, n.node_id, path,
-                       now, ptype)
+            nxt = path[:4] or dst[:4]
+            if self._hears_us(nxt) > 0:
+                self._wait(pid, n.last_frame, prio, nxt, dst, n.node_id, path, now, ptype)
             self.st["sent_routed"] += 1
             mid = seq if msg_id < 0 else msg_id
             h = Held(dst, ptype, body, flags, prio, mid,
@@ -448,7 +473,7 @@ class MeshRouter(Router):
             return seq
         if blind:
             b += tlv(TLV_BLIND, b"")
-        seq = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")[0]
+        seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")
         self.st["sent_flooded"] += 1
         if ptype == T_ROUTE or ptype == T_ACK:
             return seq
@@ -459,8 +484,9 @@ class MeshRouter(Router):
         elif not blind:
             # No route reply in time: the suppressed flood missed (a one-way
             # link nobody knew about, or loss): repeat it blind.
-            self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, 16 * c.hop_ack_ms),
-                            SENT))
+            h = Held(dst, ptype, body, flags, prio, mid, add(now, 16 * c.hop_ack_ms), SENT)
+            h.pid = pid
+            self._hold(h)
         return seq
 
     def _hold(self, h: Held) -> None:
@@ -474,14 +500,14 @@ class MeshRouter(Router):
         src = p.src
         rr = p.route()
         if p.flags & F_ROUTE_REC:
-            self._learn(src, reverse_path(rr), False, now)
+            self._learn_reverse(src, rr, now)
         elif self.part.lost:
             self._back(src, now)
         if p.flags & F_SRC_ROUTE:
             if not p.flags & F_ACK_REQ:
                 self._link_ack(pid, now)
         elif p.flags & F_ROUTE_REC and p.ptype != T_ACK:
-            self._reply(src, rr, now)
+            self._reply(src, rr, pid, now)
         m = p.tlv(TLV_MSGID)
         mid = p.seq
         if m is not None and len(m) == 4:
@@ -491,7 +517,7 @@ class MeshRouter(Router):
             return False
         return True
 
-    def _reply(self, src: bytes, rr: bytes, now: int) -> None:
+    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int) -> None:
         """Tell ``src`` the forward path its flooded frame took to us."""
         t = self.replied.get(src)
         if t is not None and 0 <= diff(now, t) < REPLY_GAP_MS:
@@ -500,7 +526,8 @@ class MeshRouter(Router):
             self.replied = {}
         self.replied[src] = now
         self.st["route_replies"] += 1
-        body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+                + tlv(TLV_ACKED, pid))
         self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
 
     def on_frame(self, node: "MeshNode", p: Packet, now: int) -> None:
@@ -512,10 +539,10 @@ class MeshRouter(Router):
             return
         if op[0] == OP_REPLY:
             self._learn(p.src, path, True, now)
-            for h in self.holdq.items:
-                if h.dst == p.src and h.state == SENT and h.path is None:
-                    self.holdq.remove(h)
-                    break
+            a = p.tlv(TLV_ACKED)
+            h = self.holdq.by_pid(a) if a is not None else None
+            if h is not None and h.state == SENT and h.path is None:
+                self.holdq.remove(h)  # the flood arrived: no blind repeat
         elif op[0] == OP_ERROR:
             dst = op[1:9]
             self.routes.remove_via(path, b"")

@@ -451,6 +451,9 @@ class MeshNode:
         out = []
         at = self.airtime
         for e in self.txq.pop_ready(self.now, at.allowed(self.now)):
+            if e.prio > at.allowed(self.now):
+                self.txq.entries.append(e)  # the budget ran out: wait for the next window
+                continue
             out.append((e.iface, e.addr, e.frame))
             at.sent(len(e.frame), self.now)
         self.counters["tx"] += len(out)

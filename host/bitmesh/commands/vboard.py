@@ -91,8 +91,10 @@ def _table(snap: dict[str, Any]) -> Table:
               help="Write every board's log and event lines here, one JSONL per node.")
 @click.option("--duration", type=float, help="Override the scenario's duration_s.")
 @click.option("--quiet", is_flag=True, help="No live table.")
+@click.option("--router", type=click.Choice(["flood", "managed", "bitmesh"]),
+              help="Core router the boards run (default: the firmware's, flood).")
 def vmesh(scenario: Path, json_out: Path | None, logs_dir: Path | None,
-          duration: float | None, quiet: bool) -> None:
+          duration: float | None, quiet: bool, router: str | None) -> None:
     """Play a scenario on virtual boards running the real firmware (<= 12 nodes)."""
     from rich.live import Live
 
@@ -100,10 +102,11 @@ def vmesh(scenario: Path, json_out: Path | None, logs_dir: Path | None,
 
     console = Console(stderr=True)
     if quiet:
-        res = run_vmesh(scenario, duration, None, logs_dir)
+        res = run_vmesh(scenario, duration, None, logs_dir, router=router)
     else:
         with Live(console=console, refresh_per_second=2) as live:
-            res = run_vmesh(scenario, duration, lambda s: live.update(_table(s)), logs_dir)
+            res = run_vmesh(scenario, duration, lambda s: live.update(_table(s)), logs_dir,
+                            router=router)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps([res], indent=1))

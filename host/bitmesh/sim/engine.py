@@ -158,7 +158,8 @@ class Engine:
         nd = self.nodes[i]
         if nd is None:
             return
-        frames = nd.frames_to_send()
+        # An empty queue yields no frames: skip the call (the hot path of floods).
+        frames = nd.frames_to_send() if len(nd.txq) else None
         if frames:
             self.radio_q[i].extend(frames)
             if not self.busy[i]:

@@ -86,6 +86,12 @@ class VMesh:
         self.snap: dict[str, dict[str, Any]] = {
             s.name: {"state": "starting", "peers": 0, "routes": 0, "delivered": 0,
                      "heap_free": None, "heap_min": None, "boots": 0} for s in sc.nodes}
+        # per node: MemoryErrors seen in its log/text lines and in its status,
+        # and (started_t, first_peer_t, heartbeat_ms) from the latest status
+        self.mem_logged = [0] * self.n
+        self.mem_status = [0] * self.n
+        self.first_peer: list[tuple[int | None, int | None, int]] = [(None, None, 0)] * self.n
+        self.router = router or "flood"
         self.skipped: list[str] = []
         self.log_files: dict[int, Any] = {}
 
@@ -122,11 +128,17 @@ class VMesh:
         name = self.sc.nodes[i].name
         snap = self.snap[name]
         async for kind, value in link.lines():
-            if self.logs is not None and kind in ("log", "msg"):
+            if kind == "text" and "MemoryError" in str(value):
+                self.mem_logged[i] += 1  # a traceback or print on the console
+            elif kind == "log" and "MemoryError" in str(value.get("detail", "")):
+                self.mem_logged[i] += 1  # the shell's loop_error line
+            if self.logs is not None and kind in ("log", "msg", "text"):
                 f = self.log_files.get(i)
                 if f is None:
                     f = self.log_files[i] = open(self.logs / f"{name}.jsonl", "a")  # noqa: SIM115
-                f.write(json.dumps({"node": name, "kind": kind, **value}) + "\n")
+                rec = {"node": name, "kind": kind, **value} if isinstance(value, dict) \
+                    else {"node": name, "kind": kind, "text": str(value)}
+                f.write(json.dumps(rec) + "\n")
             if kind == "log" and value.get("msg") == "status":
                 hm = value.get("heap_min")
                 if isinstance(hm, int) and (snap["heap_min"] is None or hm < snap["heap_min"]):
@@ -253,6 +265,11 @@ class VMesh:
             hm = heap.get("min_free")
             if isinstance(hm, int) and (snap["heap_min"] is None or hm < snap["heap_min"]):
                 snap["heap_min"] = hm
+            me = st.get("memory_errors")
+            if isinstance(me, int):
+                self.mem_status[i] = max(self.mem_status[i], me)
+            hb = st.get("config", {}).get("heartbeat_ms", 0)
+            self.first_peer[i] = (st.get("started_t"), st.get("first_peer_t"), int(hb or 0))
             with self.medium.lock:
                 self.coll.max_peers = max(self.coll.max_peers, snap["peers"])
                 self.coll.max_routes = max(self.coll.max_routes, snap["routes"])
@@ -304,8 +321,33 @@ class VMesh:
             "boots": {k: v["boots"] for k, v in self.snap.items()},
             "medium": {"delivered": self.medium.delivered, "lost": self.medium.lost},
             "skipped": sorted(set(self.skipped)),
+            "core_router": self.router,
+            "memory_errors": {s.name: max(self.mem_logged[i], self.mem_status[i])
+                              for i, s in enumerate(self.sc.nodes)},
+            "first_peer_heartbeats": self.first_peer_heartbeats(),
         }
         return res
+
+    def first_peer_heartbeats(self) -> dict[str, float | None]:
+        """Per node: heartbeat intervals from the moment a neighbour could be
+        heard (the later of the node's own start and its earliest-started
+        neighbour's start) to the node's first ``peer_up``. Virtual boards'
+        ``time.ticks_ms()`` is the host's CLOCK_MONOTONIC in ms, shared by
+        every board, so ticks of different boards compare directly."""
+        graph = self.medium.graph()
+        out: dict[str, float | None] = {}
+        for i, spec in enumerate(self.sc.nodes):
+            started, first, hb = self.first_peer[i]
+            nbrs = [j for j in range(self.n) if j != i and (j in graph.get(i, ()) or
+                                                            i in graph.get(j, ()))]
+            starts = [self.first_peer[j][0] for j in nbrs]
+            known = [s for s in starts if isinstance(s, int)]
+            if not isinstance(started, int) or not isinstance(first, int) or not known or hb <= 0:
+                out[spec.name] = None
+                continue
+            ref = max(started, min(known))
+            out[spec.name] = round(max(0, first - ref) / hb, 2)
+        return out
 
 
 def run_vmesh(scenario_path: str | Path, duration_s: float | None = None,

@@ -76,26 +76,26 @@ class Accusation:
 class SeatGuard:
     """Per-seat bookkeeping for replay and flooding checks."""
 
-    __slots__ = ("hi_mseq", "hi_round", "hi_raw", "tokens", "tok_t")
+    __slots__ = ("hi_mseq", "hi_round", "hi_move", "tokens", "tok_t")
 
     def __init__(self, burst: int, now: int) -> None:
         self.hi_mseq = -1
         self.hi_round = -1
-        self.hi_raw = b""
+        self.hi_move = None  # type: object
         self.tokens = burst
         self.tok_t = now
 
-    def replay(self, mseq: int, rnd: int, raw: bytes) -> "bytes | None":
+    def replay(self, mseq: int, rnd: int, move: object) -> "object":
         """Track the newest signed message. Returns the earlier message proving
         a replay when this one is newer-signed but for an older round; an
         honest player signs its moves in round order and resends old ones
         byte for byte (same mseq)."""
         if mseq > self.hi_mseq:
             if rnd < self.hi_round:
-                return self.hi_raw
+                return self.hi_move
             self.hi_mseq = mseq
             self.hi_round = rnd
-            self.hi_raw = raw
+            self.hi_move = move
         return None
 
     def flood(self, now: int, rate_per_s: int, burst: int) -> bool:

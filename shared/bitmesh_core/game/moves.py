@@ -75,9 +75,6 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
         return
     if key is not None and m.player not in s.keys and len(s.keys) < 2 * s.seats:
         s.keys[m.player] = key
-    s.seen.append(dg)
-    if len(s.seen) > 8 * s.seats:
-        s.seen.pop(0)
     g = s.guards.get(m.player)
     if g is None:
         if len(s.guards) >= 2 * s.seats:
@@ -88,11 +85,16 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
             g.flood(now, svc.flood_rate, svc.flood_burst):  # type: ignore[attr-defined]
         s.accuse(m.player, "flooding", [m.raw + m.sig], now)
         return
-    old = g.replay(m.mseq, m.rnd, m.raw + m.sig)
-    if old is not None:
-        s.accuse(m.player, "replay", [old, m.raw + m.sig], now)
+    old = g.replay(m.mseq, m.rnd, m)
+    if isinstance(old, wire.Move):
+        s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now)
         return
     _dispatch(s, m, now)
+    # Marked seen only once handled: a move whose handling failed (a full
+    # heap on a board) is handled again when it is resent.
+    s.seen.append(dg)
+    if len(s.seen) > 8 * s.seats:
+        s.seen.pop(0)
 
 
 def _dispatch(s: "Session", m: wire.Move, now: int) -> None:

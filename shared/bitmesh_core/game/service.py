@@ -167,8 +167,12 @@ class GameService:
 
     # ------------------------------------------------------------ timers
     def on_timer(self, now: int) -> None:
-        for t in list(self.tables):
-            self.tables[t].on_timer(now)
+        """Resends and deadlines; never raises (counted as game_internal)."""
+        try:
+            for t in list(self.tables):
+                self.tables[t].on_timer(now)
+        except Exception:  # noqa: BLE001 - the core contract
+            self.node.drop("game_internal")  # type: ignore[attr-defined]
 
     def next_timer(self) -> "int | None":
         best = None  # type: int | None

@@ -62,7 +62,6 @@ class Session:
         "cheats", "pending", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
         "ahead", "seen", "guards", "accused", "history", "phase_t", "resend_t", "help_t",
         "no_quorum_flagged", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
-        "last_body",
     )
 
     def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
@@ -108,7 +107,6 @@ class Session:
         self.cheat_round = 2
         self.old_commit = b""
         self.start_msg = b""
-        self.last_body = b""
 
     # ------------------------------------------------------------ machine
     def fire(self, event: str) -> None:
@@ -138,7 +136,6 @@ class Session:
         self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
         if keep:
             self.my_msgs.append((ptype, body))
-        self.last_body = body
         me = self.seat(self.me)
         if player is None and rnd < 0 and me >= 0:
             if kind == wire.K_COMMIT and self.commits[me] is None:
@@ -168,7 +165,7 @@ class Session:
             data += pid + key_fp(self.keys[pid])
         data += bytes((self.rounds >> 8, self.rounds & 0xFF)) + self.bankroll.to_bytes(4, "big")
         self._sign_send(wire.K_START, bytes(data) + self.keys[self.me], now)
-        self.start_msg = self.last_body
+        self.start_msg = self.my_msgs[-1][1]
         self._begin(list(self.joined), [key_fp(self.keys[p]) for p in self.joined], now)
 
     def _begin(self, roster: "list[bytes]", fps: "list[bytes]", now: int) -> None:

@@ -1,0 +1,147 @@
+"""bitmesh router: partitions, rogue flooders, broadcast suppression, airtime.
+
+Dual-runtime (CPython and MicroPython), driven only through the node's public
+API via tests/core/harness.Mesh.
+"""
+
+from core.harness import Mesh, grid
+
+FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
+
+
+def king_grid(rows: int, cols: int, loss: float = 0.0) -> "list[tuple]":
+    """A grid with diagonals: every node hears up to 8 neighbours (dense)."""
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c
+            for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+                r2 = r + dr
+                c2 = c + dc
+                if 0 <= r2 < rows and 0 <= c2 < cols:
+                    out.append((i, r2 * cols + c2, loss))
+    return out
+
+
+def test_partition_is_reported_and_healed() -> None:
+    m = Mesh(8, grid(2, 4), config=FAST)
+    m.run(4000)
+    # Traffic across the middle so routes exist.
+    m.nodes[0].send_message(m.id(7), b"x", m.now)
+    m.run(500)
+    cut = m.now
+    for a, b in ((1, 2), (5, 6)):
+        m.block(a, b)
+    m.run(3000 + 1000 + 1000)  # peer timeout + one heartbeat (+ sweep tick)
+    first = None
+    for i in range(8):
+        for e in m.events[i]:
+            if e.kind == "partition":
+                first = i
+                break
+    assert first is not None, "no PartitionSuspected within timeout + heartbeat"
+    lost = []
+    for i in (1, 2, 5, 6):
+        for e in m.kinds(i, "partition"):
+            lost.extend(e.lost)
+    assert m.id(2) in lost and m.id(1) in lost
+    assert m.now - cut <= 5000
+    m.unblock_all()
+    m.run(3000)
+    back = []
+    for i in (1, 2, 5, 6):
+        for e in m.kinds(i, "healed"):
+            back.extend(e.back)
+    assert m.id(2) in back and m.id(1) in back
+    m.nodes[0].send_message(m.id(7), b"after", m.now)
+    m.run(1000)
+    assert m.delivered(7, b"after") == 1
+
+
+def test_rogue_flooder_with_the_key_is_rate_limited() -> None:
+    m = Mesh(9, grid(3, 3), config=FAST)
+    m.run(4000)
+    rogue = 4  # the centre: every path passes near it
+    sent = 0
+    got = 0
+    for k in range(20):
+        # 100 authenticated junk broadcasts per second from the rogue.
+        for j in range(10):
+            m.nodes[rogue].send_message(None, b"junk", m.now)
+            m.step()
+        m.nodes[0].send_message(m.id(8), b"u%d" % k, m.now)
+        m.nodes[2].send_message(m.id(6), b"v%d" % k, m.now)
+        sent += 2
+        m.run(50)
+    m.run(2000)
+    for k in range(20):
+        got += m.delivered(8, b"u%d" % k) + m.delivered(6, b"v%d" % k)
+    assert got >= sent * 95 // 100, (got, sent)
+    limited = 0
+    for i in range(9):
+        d = m.nodes[i].stats()["drops"]
+        limited += d.get("origin_rate", 0) + d.get("rate", 0)  # type: ignore[attr-defined]
+    assert limited > 0
+    # Far corners relayed far fewer junk frames than the rogue sent.
+    assert m.delivered(0, b"junk") < 200
+
+
+def test_broadcast_suppression_on_a_dense_mesh() -> None:
+    n = 25
+    flood = Mesh(n, king_grid(5, 5), config={"router": "flood", "heartbeat_ms": 1000})
+    ours = Mesh(n, king_grid(5, 5), config=FAST)
+    for m in (flood, ours):
+        m.run(4000)
+        m.tx = 0
+        for k in range(5):
+            m.nodes[(7 * k) % n].send_message(None, b"b%d" % k, m.now)
+            m.run(300)
+    tx_flood = 0
+    tx_ours = 0
+    for i in range(n):
+        tx_flood += flood.nodes[i].stats()["relayed"]  # type: ignore[operator]
+        tx_ours += ours.nodes[i].stats()["relayed"]  # type: ignore[operator]
+    for k in range(5):
+        for i in range(n):
+            if i != (7 * k) % n:
+                assert ours.delivered(i, b"b%d" % k) == 1
+    assert tx_ours * 2 <= tx_flood, (tx_ours, tx_flood)
+
+
+def test_leaf_never_relays() -> None:
+    m = Mesh(3, [(0, 1), (1, 2)], config={"router": "bitmesh", "heartbeat_ms": 1000,
+                                          "role": "leaf"})
+    m.run(3000)
+    m.nodes[0].send_message(None, b"b", m.now)
+    m.run(500)
+    assert m.delivered(1, b"b") == 1
+    assert m.delivered(2, b"b") == 0
+    assert m.nodes[1].stats()["relayed"] == 0
+
+
+def test_airtime_budget_holds_bulk_but_not_control() -> None:
+    from bitmesh_core.config import NodeConfig
+    from bitmesh_core.identity import Identity
+    from bitmesh_core.node import MeshNode
+    from bitmesh_core.rng import SeededRng
+    cfg = NodeConfig(router="bitmesh", bitrate_bps=20000, heartbeat_ms=1000)
+    node = MeshNode(cfg, Identity.from_secret(bytes(32)), bytes(32), SeededRng(3), 0)
+    for k in range(20):
+        node.send_message(None, b"z" * 100, 0, bulk=True)
+    first = node.frames_to_send()
+    # 20 kbit/s, 1 s window: 25% is 5000 bits, about five 100-byte frames.
+    assert 1 <= len(first) < 20
+    held = node.stats()["tables"]["txq"]  # type: ignore[index]
+    assert held > 0
+    node.handle_timer(1000)  # heartbeat (CONTROL) goes even though the window is full
+    ctl = node.frames_to_send()
+    assert any(f[2][1] == 1 for f in ctl)  # frame type 1: heartbeat
+    t = node.next_timer()
+    assert t is not None and 0 < t <= 2000  # wakes for the next window, no busy loop
+    total = len(first) + len(ctl)
+    now = 1000
+    while now < 20000:
+        now += 500
+        node.handle_timer(now)
+        total += len(node.frames_to_send())
+    assert node.stats()["tables"]["txq"] == 0  # type: ignore[index]
