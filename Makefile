@@ -32,8 +32,7 @@ test-unit: $(STAMP)
 	$(PYTEST) -m "not mpy and not sim and not vboard and not bridge and not hw" -n 2 -q
 
 test-mpy: $(STAMP)
-	$(MPY) -X heapsize=$(MPY_HEAP) tests/mpy/run.py
-	$(BIN)/python tests/mpy/compile_core.py build/mpy-unix
+	MPY_HEAP=$(MPY_HEAP) $(BIN)/python tests/mpy/run_all.py
 	BITMESH_CORE_PATH=build/mpy-unix $(MPY) -X heapsize=$(MPY_BUDGET_HEAP) tests/mpy/budget.py
 
 test-sim: $(STAMP)

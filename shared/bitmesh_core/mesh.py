@@ -116,7 +116,7 @@ class MeshRouter(Router):
         self.hb_rot = 0
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
-                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0,
+                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
                    "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "link_acks": 0,
                    "max_routes": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
@@ -308,18 +308,16 @@ class MeshRouter(Router):
             if p.tlv(TLV_BLIND) is not None:
                 out = n.relay_copy(p, frame)
                 if out is not None:
-                    self.st["flood_relays"] += 1
+                    self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
                 return
         d = self.cov.first(pid, link, self._targets(), n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
         if d < 0:
-            self.st["suppressed"] += 1
             return
         out = n.relay_copy(p, frame)
         if out is None:
             return
-        self.st["flood_relays"] += 1
         n.emit(out, prio, due=add(now, d) if d else None, key=pid)
         self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d))
 
@@ -402,8 +400,8 @@ class MeshRouter(Router):
                     break
         cov = self.cov
         if cov.pending and cov.heard_copy(pid, link, self._targets(), now):
-            n.txq.cancel(pid)
-            self.st["suppressed"] += 1
+            if n.txq.cancel(pid):
+                n.counters["relayed"] -= 1  # scheduled, never sent
             self._flood_done(pid)
         if self.fwaits and link >= 0:
             for fw in self.fwaits:
@@ -647,6 +645,8 @@ class MeshRouter(Router):
         d = {}  # type: dict[str, object]
         for k in self.st:
             d[k] = self.st[k]
+        d["suppressed"] = self.cov.suppressed  # relays avoided or cancelled
+        d["flood_relays"] = self.cov.relayed  # relays scheduled and not cancelled
         d["routes"] = len(self.routes)
         d["hold"] = len(self.holdq)
         d["lost"] = len(self.part)

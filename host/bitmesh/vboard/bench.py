@@ -8,6 +8,14 @@ rate would carry; values above 1.0 mean the line, not the board, would be the
 limit. ``pty_ignores_baud`` is 1.0 to say so. Also reports the board's lowest
 free heap (bytes, as gc.mem_free() reports on the 64-bit unix port with a
 word-adjusted 110wK heap) during the run.
+
+``bench_vboard_soak(duration_s=600)`` -> dict[str, float]: 10 virtual boards
+with the capped heap play tests/scenarios/vboard-soak-10.json (broadcast and
+unicast traffic, 10 % loss, one reboot) through ``run_vmesh`` with the
+``bitmesh`` core router. Reports the lowest free heap over all nodes and per
+node, the MemoryErrors the boards logged or counted, the delivery ratios and
+the first-peer time in heartbeat intervals (issue 5's targets). It takes
+``duration_s`` of wall time plus about 15 s; a benchmark, never a test.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bitmesh import build
 from bitmesh.hostlink import HostLink, classify_line, encode_line
@@ -24,6 +33,7 @@ from bitmesh.vboard import manager
 from bitmesh.vboard.medium import Medium
 
 REQUESTS = 300
+SOAK_SCENARIO = manager.ROOT / "tests" / "scenarios" / "vboard-soak-10.json"
 
 
 def _measure(port: str, baud: int) -> tuple[float, float]:
@@ -82,7 +92,44 @@ def bench_hostlink() -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def soak_figures(res: dict[str, Any]) -> dict[str, float]:
+    """The flat benchmark figures of one vmesh result (see bench_vboard_soak)."""
+    fw = res["firmware"]
+    heaps = {k: v for k, v in fw["heap_min_free"].items() if isinstance(v, int)}
+    firsts = [v for v in fw["first_peer_heartbeats"].values() if v is not None]
+    out: dict[str, float] = {
+        "vboard_soak_nodes": float(res["nodes"]),
+        "vboard_soak_duration_s": float(res.get("duration_s", 0.0)),
+        "vboard_soak_min_free_heap": float(min(heaps.values())) if heaps else -1.0,
+        "vboard_soak_memory_errors": float(sum(fw["memory_errors"].values())),
+        "vboard_soak_boots": float(sum(fw["boots"].values())),
+        "vboard_soak_broadcast_delivery": float(res["broadcast"]["delivery_ratio"]),
+        "vboard_soak_unicast_delivery": float(res["unicast"]["delivery_ratio"]),
+        "vboard_soak_unicast_sent": float(res["unicast"]["sent"]),
+        "vboard_soak_broadcast_sent": float(res["broadcast"]["sent"]),
+        "vboard_first_peer_heartbeats": float(max(firsts)) if firsts else -1.0,
+        "vboard_first_peer_nodes_measured": float(len(firsts)),
+    }
+    for name, v in sorted(heaps.items(), key=lambda kv: int(kv[0].lstrip("n") or 0)):
+        out[f"vboard_soak_min_free_heap_{name}"] = float(v)
+    return out
+
+
+def bench_vboard_soak(duration_s: float = 600) -> dict[str, float]:
+    """Issue 5's soak: 10 boards, capped heap, ``duration_s`` of traffic."""
+    from bitmesh.vboard.vmesh import run_vmesh
+
+    res = run_vmesh(SOAK_SCENARIO, duration_s=duration_s, router="bitmesh")
+    res["duration_s"] = duration_s
+    return soak_figures(res)
+
+
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(bench_hostlink(), indent=1))
+    if sys.argv[1:2] == ["soak"]:
+        secs = float(sys.argv[2]) if len(sys.argv) > 2 else 600.0
+        print(json.dumps(bench_vboard_soak(secs), indent=1))
+    else:
+        print(json.dumps(bench_hostlink(), indent=1))

@@ -89,7 +89,7 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
     if isinstance(old, wire.Move):
         s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now)
         return
-    _dispatch(s, m, now)
+    dispatch_move(s, m, now)
     # Marked seen only once handled: a move whose handling failed (a full
     # heap on a board) is handled again when it is resent.
     s.seen.append(dg)
@@ -97,7 +97,7 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
         s.seen.pop(0)
 
 
-def _dispatch(s: "Session", m: wire.Move, now: int) -> None:
+def dispatch_move(s: "Session", m: wire.Move, now: int) -> None:
     k = m.kind
     if k == wire.K_OPEN:
         return

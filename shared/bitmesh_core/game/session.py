@@ -28,7 +28,7 @@ from .auth import key_fp, verify
 from .consensus import VoteBox
 from .craps import BET_NONE, Craps
 from .dice import commitment, new_nonce, roll
-from .moves import handle_move
+from .moves import dispatch_move, handle_move
 
 TRANSITIONS = {
     ("idle", "open"): "lobby",
@@ -211,8 +211,8 @@ class Session:
             self._cheat_commit(raw, data, now)
         ahead = self.ahead
         self.ahead = []
-        for m, src in ahead:
-            self.handle(m, src, now)
+        for m, _src in ahead:
+            dispatch_move(self, m, now)  # authenticated and checked when buffered
         self._progress(now)
 
     def _waiting(self, moves: "list[wire.Move | None]") -> bool:
@@ -319,7 +319,10 @@ class Session:
         elif self.state == "reveal" and el >= self.svc.reveal_ms:  # type: ignore[attr-defined]
             for i in range(len(self.roster)):
                 c = self.commits[i]
-                if self.game.active[i] and self.reveals[i] is None and c is not None:
+                # A seat that already voted saw a cheat we have not seen yet:
+                # it is ahead of us, not withholding.
+                if self.game.active[i] and self.reveals[i] is None and c is not None \
+                        and i not in self.votes.votes:
                     self.accuse(self.roster[i], "withhold_reveal", [c.raw + c.sig], now)
         elif self.state == "vote" and el >= self.svc.vote_ms and not self.no_quorum_flagged:  # type: ignore[attr-defined]
             self.no_quorum_flagged = True
