@@ -28,7 +28,7 @@ SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
 WELL_CONNECTED = 6
-LOSSLESS = 2  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
+LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
 
 
 def popcount(x: int) -> int:

@@ -90,7 +90,7 @@ class NodeConfig:
             setattr(self, k, FIELDS[k][0])
         self.role = "relay"
         self.name = ""
-        self.router = "flood"
+        self.router = "bitmesh"
         for k in overrides:
             self.set(k, overrides[k])
 

@@ -25,21 +25,32 @@ See docs/ROUTING.md for the algorithms and the measurements behind them.
   so a flooder holding the network key cannot take the channel.
 """
 
-from array import array
-
 from .broadcast import SYM_NO, Coverage, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import SENT, WAIT, Held, HoldQueue, MsgDedup
 from .packet import (
-    F_ACK_REQ, F_DST, F_ROUTE_REC, F_SRC_ROUTE, F_URGENT, MAX_TTL, T_ACK, T_ROUTE, TLV_ACKED, TLV_NEIGHBORS,
-    TLV_ROUTE_OP, TLV_SOURCE_ROUTE, Packet, tlv,
+    F_ACK_REQ,
+    F_DST,
+    F_ROUTE_REC,
+    F_SRC_ROUTE,
+    F_URGENT,
+    MAX_TTL,
+    T_ACK,
+    T_ROUTE,
+    TLV_ACKED,
+    TLV_NEIGHBORS,
+    TLV_ROUTE_OP,
+    TLV_SOURCE_ROUTE,
+    Packet,
+    tlv,
 )
 from .partition import PartitionTracker
 from .router import ROUTERS, Router
 from .routes import RouteTable, reverse_path
 from .txqueue import P_CONTROL, P_DATA, P_GAME
+from .waits import FloodWait, HopWait, OriginLimiter
 
 TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
 TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
@@ -52,40 +63,6 @@ SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
 
 if TYPE_CHECKING:
     from .node import MeshNode
-
-
-class FloodWait:
-    """A flood frame we sent, waiting to hear the neighbours that must relay it."""
-
-    __slots__ = ("pid", "frame", "prio", "expect", "due", "tries")
-
-    def __init__(self, pid: bytes, frame: "bytes | bytearray", prio: int, expect: int,
-                 due: int) -> None:
-        self.pid = pid
-        self.frame = frame
-        self.prio = prio
-        self.expect = expect
-        self.due = due
-        self.tries = 0
-
-
-class HopWait:
-    """A frame this node sent on a source route, waiting for its passive ack."""
-
-    __slots__ = ("pid", "frame", "prio", "nxt", "dst", "src", "path", "due", "tries", "ptype")
-
-    def __init__(self, pid: bytes, frame: "bytes | bytearray", prio: int, nxt: bytes,
-                 dst: bytes, src: bytes, path: "bytes | None", due: int, ptype: int) -> None:
-        self.pid = pid
-        self.frame = frame
-        self.prio = prio
-        self.nxt = nxt
-        self.dst = dst
-        self.src = src
-        self.path = path
-        self.due = due
-        self.tries = 0
-        self.ptype = ptype
 
 
 def _has_short(path: bytes, short: bytes) -> bool:
@@ -110,9 +87,7 @@ class MeshRouter(Router):
         self.fwaits = []  # type: list[FloodWait]
         self.shorts = {}  # type: dict[bytes, int]
         self.replied = {}  # type: dict[bytes, int]
-        self.org_ids = {}  # type: dict[bytes, int]
-        self.org_tok = array("i", bytes(4 * c.origin_slots))
-        self.org_t = array("i", bytes(4 * c.origin_slots))
+        self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
@@ -146,38 +121,6 @@ class MeshRouter(Router):
 
     def _jitter(self, span: int) -> int:
         return int(self.node.rng.getrandbits(10)) * span // 1024  # type: ignore[attr-defined]
-
-    def _origin_ok(self, src: bytes, now: int) -> bool:
-        """Per-origin token bucket on relayed traffic (tokens in 1/16ths)."""
-        c = self.node.config
-        ids = self.org_ids
-        i = ids.get(src, -1)
-        top = c.origin_rate_burst * 16
-        if i < 0:
-            if len(ids) >= c.origin_slots:
-                old = None
-                age = -1
-                for k in ids:
-                    a = diff(now, self.org_t[ids[k]])
-                    if a > age:
-                        old = k
-                        age = a
-                i = ids.pop(old)  # type: ignore[arg-type]
-            else:
-                i = len(ids)
-            ids[src] = i
-            self.org_tok[i] = top
-            self.org_t[i] = now
-        el = diff(now, self.org_t[i])
-        t = self.org_tok[i]
-        if el > 0:
-            t = min(top, t + el * c.origin_rate_per_s * 16 // 1000)
-            self.org_t[i] = now
-        if t < 16:
-            self.org_tok[i] = t
-            return False
-        self.org_tok[i] = t - 16
-        return True
 
     def _lost(self, dsts: "list[bytes]", now: int) -> None:
         new = self.part.mark_lost(dsts, now)
@@ -287,7 +230,7 @@ class MeshRouter(Router):
             return
         if n.config.role == "leaf":
             return
-        if not self._origin_ok(p.src, now):
+        if not self.origins.allow(p.src, now):
             self.st["origin_limited"] += 1
             n.drop("origin_rate")
             if link >= 0 and n.peers.ids[link] == p.src:
@@ -425,7 +368,7 @@ class MeshRouter(Router):
                     # We overheard this frame earlier, before our turn came.
                     prio = P_GAME if p.flags & F_URGENT else (
                         P_CONTROL if p.ptype == T_ACK or p.ptype == T_ROUTE else P_DATA)
-                    self._forward_source(p, p.frame, pid, prio, p.route(), now)
+                    self._forward_source(p, bytes(p.frame), pid, prio, p.route(), now)
 
     def _flood_done(self, pid: bytes) -> None:
         for fw in self.fwaits:

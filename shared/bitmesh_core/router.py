@@ -102,7 +102,6 @@ class FloodRouter(Router):
 ROUTERS = {"flood": FloodRouter}  # type: dict[str, type[Router]]
 
 
-from . import managed  # noqa: E402,F401  (registers "managed")
-
 # Routers in their own modules register themselves in ROUTERS on import.
 from . import mesh  # noqa: E402,F401
+from .managed import ManagedFloodRouter as _managed  # noqa: E402,F401 (registers "managed")

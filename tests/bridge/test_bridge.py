@@ -21,7 +21,7 @@ from bitmesh.gateway.service import Gateway
 from bitmesh.gateway.virtual import VirtualMesh
 from bitmesh_core.auth import FrameAuth
 from bitmesh_core.identity import Identity
-from bitmesh_core.packet import F_BRIDGED, T_BROADCAST, build, tlv, TLV_PAYLOAD
+from bitmesh_core.packet import F_BRIDGED, T_BROADCAST, TLV_PAYLOAD, build, tlv
 
 pytestmark = [pytest.mark.bridge, pytest.mark.timeout(90)]
 

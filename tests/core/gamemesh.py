@@ -11,6 +11,11 @@ class ServiceMesh(Mesh):
 
     def __init__(self, n: int, links: "list[tuple]", seed: int = 1,
                  config: "dict[str, object] | None" = None) -> None:
+        if hasattr(gc, "threshold"):
+            # Collect early and often: long-lived moves then pack at the bottom
+            # of a board-sized heap instead of being scattered between big-int
+            # garbage, which fragments it.
+            gc.threshold(1024)
         Mesh.__init__(self, n, links, seed, config, step_ms=10)
         self.svcs = [[] for _ in range(n)]  # type: list[list]
         self.steps = 0
@@ -29,8 +34,6 @@ class ServiceMesh(Mesh):
             if ev and ev[-1].kind != "service":
                 ev.pop()
         self.steps += 1
-        if self.steps % 200 == 0:
-            gc.collect()  # big-int signature math fragments a board-sized heap
 
     def service_events(self, i: int, name: str) -> list:
         return [e for e in self.events[i] if e.kind == "service" and e.name == name]

@@ -6,7 +6,14 @@ API via tests/core/harness.Mesh.
 
 from core.harness import Mesh, grid
 
+from bitmesh_core.compat import MICROPYTHON
+
+# Routing tables sized so a dozen nodes fit one board-sized MicroPython heap.
+SMALL = {"max_routes": 12, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
+         "pending_relays": 8, "hop_pending": 8, "dedup_capacity": 64, "max_peers": 10,
+         "replay_senders": 16, "events_max": 16, "tx_queue_max": 24}
 FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
+FAST.update(SMALL)
 
 
 def king_grid(rows: int, cols: int, loss: float = 0.0) -> "list[tuple]":
@@ -66,7 +73,7 @@ def test_rogue_flooder_with_the_key_is_rate_limited() -> None:
     got = 0
     for k in range(20):
         # 100 authenticated junk broadcasts per second from the rogue.
-        for j in range(10):
+        for _j in range(10):
             m.nodes[rogue].send_message(None, b"junk", m.now)
             m.step()
         m.nodes[0].send_message(m.id(8), b"u%d" % k, m.now)
@@ -94,17 +101,23 @@ def _originated(m: Mesh) -> int:
 
 
 def test_broadcast_suppression_on_a_dense_mesh() -> None:
-    n = 25
-    flood = Mesh(n, king_grid(5, 5), config={"router": "flood", "heartbeat_ms": 1000})
-    ours = Mesh(n, king_grid(5, 5), config=FAST)
+    side = 3 if MICROPYTHON else 5
+    n = side * side
+    fcfg = dict(SMALL)
+    fcfg.update({"router": "flood", "heartbeat_ms": 1000})
     relays = []
-    for m in (flood, ours):
+    for cfg in (fcfg, FAST):
+        m = Mesh(n, king_grid(side, side), config=cfg)
+        if cfg is FAST:
+            ours = m
         m.run(4000)
         before = m.tx - _originated(m)
         for k in range(5):
             m.nodes[(7 * k) % n].send_message(None, b"b%d" % k, m.now)
             m.run(300)
         relays.append(m.tx - _originated(m) - before)  # frames sent as relays
+        if cfg is fcfg:
+            del m
     tx_flood = relays[0]
     tx_ours = relays[1]
     for k in range(5):
@@ -115,8 +128,9 @@ def test_broadcast_suppression_on_a_dense_mesh() -> None:
 
 
 def test_leaf_never_relays() -> None:
-    m = Mesh(3, [(0, 1), (1, 2)], config={"router": "bitmesh", "heartbeat_ms": 1000,
-                                          "role": "leaf"})
+    cfg = dict(FAST)
+    cfg["role"] = "leaf"
+    m = Mesh(3, [(0, 1), (1, 2)], config=cfg)
     m.run(3000)
     m.nodes[0].send_message(None, b"b", m.now)
     m.run(500)
@@ -132,7 +146,7 @@ def test_airtime_budget_holds_bulk_but_not_control() -> None:
     from bitmesh_core.rng import SeededRng
     cfg = NodeConfig(router="bitmesh", bitrate_bps=20000, heartbeat_ms=1000)
     node = MeshNode(cfg, Identity.from_secret(bytes(32)), bytes(32), SeededRng(3), 0)
-    for k in range(20):
+    for _k in range(20):
         node.send_message(None, b"z" * 100, 0, bulk=True)
     first = node.frames_to_send()
     # 20 kbit/s, 1 s window: 25% is 5000 bits, about five 100-byte frames.

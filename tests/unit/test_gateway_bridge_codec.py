@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bitmesh.gateway.bridge import (
-    EnvelopeError, bridged_copy, decode_envelope, encode_envelope, frame_topic, parse_broker,
+    EnvelopeError,
+    bridged_copy,
+    decode_envelope,
+    encode_envelope,
+    frame_topic,
+    parse_broker,
 )
 from bitmesh_core.auth import FrameAuth
 from bitmesh_core.packet import F_BRIDGED, T_BROADCAST, TLV_PAYLOAD, build, decode, packet_id, tlv

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import click
 
-from bitmesh.gateway.apiclient import ApiClient
 from bitmesh.gateway.api import CATEGORIES
+from bitmesh.gateway.apiclient import ApiClient
 from bitmesh.gateway.store import read_token
 
 CHAT_APP = 67
@@ -125,7 +125,8 @@ def send_cmd(text: str, to: str | None, app: int, ack: bool, as_json: bool, url:
     async def run() -> dict[str, Any]:
         c = await _connect(url, token_file, None)
         try:
-            return await c.send(text=text, to=to, app=app, ack=ack)
+            reply: dict[str, Any] = await c.send(text=text, to=to, app=app, ack=ack)
+            return reply
         finally:
             await c.close()
     reply = asyncio.run(run())

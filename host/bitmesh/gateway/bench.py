@@ -40,10 +40,13 @@ def _frames(n: int, seed: int) -> list[bytes]:
     src = MeshNode(NodeConfig(tx_queue_max=1024), Identity.from_secret(bytes([seed]) * 32), KEY,
                    SeededRng(seed), 0)
     out: list[bytes] = []
+    now = 0
     while len(out) < n:
-        for _ in range(100):
-            src.send_message(None, b"bench payload %d" % len(out), 0)
-        out += [bytes(f) for _, _, f in src.frames_to_send()]
+        now += 1000  # the core keeps an airtime budget: let virtual time pass
+        for _ in range(50):
+            src.send_message(None, b"bench payload %d" % len(out), now)
+        src.handle_timer(now)
+        out += [bytes(f) for _, _, f in src.frames_to_send() if f[1] != 1]  # no heartbeats
     return out[:n]
 
 

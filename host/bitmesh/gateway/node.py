@@ -4,7 +4,10 @@ The laptop is a full mesh member with its own identity. Its radio is a board
 reached through a :class:`~bitmesh.gateway.links.Link`: every frame the board
 hears comes in through ``node.receive``; every frame the node emits goes out
 through ``link.send_frame``. The board relays on its own, so the host node is
-configured as a ``leaf`` (it never relays radio traffic a second time).
+configured as a ``leaf`` (it never relays radio traffic a second time), and
+its heartbeats stay on the laptop: the host is a mesh member (own id, sends,
+receives, is addressed by id) but not a radio neighbour, since everything it
+sends leaves with the board's link address and peer tables key on that.
 
 This shell reads the clock (``time.monotonic``) and passes ``now_ms`` into the
 core; nothing else here makes protocol decisions. Two hooks serve the bridge:
@@ -33,7 +36,7 @@ from bitmesh_core.config import NodeConfig
 from bitmesh_core.events import Event, ServiceEvent
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import IF_BRIDGE, IF_HOST, MeshNode
-from bitmesh_core.packet import DecodeError, Packet, decode, packet_id
+from bitmesh_core.packet import T_HEARTBEAT, DecodeError, Packet, decode, packet_id
 from bitmesh_core.router import Router
 
 from .links import Backoff, Link, LinkError, RxFrame, supervise
@@ -118,7 +121,8 @@ class HostNode:
         self.link_state = "down"
         self.link_reason = "not started"
         self.link_ups = 0
-        self.counters = {"link_rx": 0, "link_tx": 0, "link_tx_dropped": 0, "injected": 0}
+        self.counters = {"link_rx": 0, "link_tx": 0, "link_tx_dropped": 0, "injected": 0,
+                         "heartbeats_kept": 0}
         self._listeners: list[Callable[[Event], None]] = []
         self._taps: list[FrameTap] = []
         self._injecting = False
@@ -195,11 +199,19 @@ class HostNode:
         core = self.core
         for _iface, _addr, frame in core.frames_to_send():
             f = bytes(frame)
-            with contextlib.suppress(DecodeError):
+            try:
                 p = decode(f)
-                if p.src == self.node_id:
-                    for fn in self._taps:
-                        fn(p, f, False)
+            except DecodeError:
+                continue
+            if p.src == self.node_id:
+                if p.ptype == T_HEARTBEAT:
+                    # The laptop is no radio neighbour: its frames leave with the
+                    # board's link address, so a heartbeat would make neighbours
+                    # file two peers under one address (see module doc).
+                    self.counters["heartbeats_kept"] += 1
+                    continue
+                for fn in self._taps:
+                    fn(p, f, False)
             self.transmit(f)
         while True:
             ev = core.next_event()

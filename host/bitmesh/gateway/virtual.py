@@ -23,7 +23,9 @@ from bitmesh_core.rng import SeededRng
 from .links import LoopbackLink
 from .node import clock_ms
 
-VIRTUAL_CONFIG: dict[str, object] = {"heartbeat_ms": 1000, "peer_timeout_ms": 4000,
+# Blind flooding: the bridge is exercised independently of the smarter routers,
+# whose tuning belongs to the simulator (pass config={"router": ...} to change).
+VIRTUAL_CONFIG: dict[str, object] = {"router": "flood", "heartbeat_ms": 1000, "peer_timeout_ms": 4000,
                                      "rate_per_s": 500, "rate_burst": 1000,
                                      "stranger_rate_per_s": 500, "dedup_capacity": 1024,
                                      "events_max": 1024, "tx_queue_max": 256}

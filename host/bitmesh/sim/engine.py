@@ -96,7 +96,7 @@ class Engine:
         self.n = n = len(sc.nodes)
         self.end_us = int((duration_s if duration_s is not None else sc.duration_s) * 1e6)
         self.medium = Medium(sc)
-        self.col = Collector(n, [])
+        self.col = Collector(n)
         self.heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self.seq = 0
         self.now_us = 0
@@ -106,7 +106,6 @@ class Engine:
         self.identities = [Identity.from_secret(
             hashlib.sha256(b"bitmesh-sim node %d" % i).digest()) for i in range(n)]
         self.index_of_id = {ident.node_id: i for i, ident in enumerate(self.identities)}
-        self.col.node_ids = [ident.node_id for ident in self.identities]
         self.alive = [True] * n
         self.boots = [0] * n
         self.gen = [0] * n  # bumped on kill: in-flight transmissions of the old life die

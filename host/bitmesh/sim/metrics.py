@@ -82,13 +82,12 @@ def _ratio(a: float, b: float) -> float | None:
 class Collector:
     """Fed by the engine; :meth:`result` builds the metrics object."""
 
-    def __init__(self, n: int, node_ids: list[bytes]) -> None:
+    def __init__(self, n: int) -> None:
         self.n = n
         self.msgs: list[Msg] = []
         self.key2msg: dict[bytes, int] = {}
         self.pid2msg: dict[bytes, int] = {}
         self.rogue_keys: set[bytes] = set()
-        self.node_ids = node_ids
         self.control_tx = 0
         self.control_bytes = 0
         self.rogue_tx = 0

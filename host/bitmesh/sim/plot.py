@@ -83,11 +83,19 @@ def _topology(ax: Any, sc: Scenario, med: Medium, load: list[int], norm: Normali
                             c=[load[i] for i in idx], cmap="inferno_r", norm=norm, marker=mk,
                             s=size, edgecolors=edge, linewidths=0.9 if gmap else 0.4,
                             zorder=3)
+    by_label: dict[str, list[int]] = {}
     for i, label in killed.items():
         ax.scatter([xs[i]], [ys[i]], marker="x", s=size * 2.2, c="red", linewidths=2, zorder=4)
-        if len(killed) <= 6:
-            ax.annotate(label, (xs[i], ys[i]), textcoords="offset points", xytext=(5, 5),
-                        fontsize=7, color="red", zorder=5)
+        by_label.setdefault(label, []).append(i)
+    for label, members in by_label.items():
+        # one note per kill event, above its topmost node, so neighbours do not overlap
+        top = max(members, key=lambda i: (ys[i], xs[i]))
+        names = ",".join(sc.nodes[i].name for i in members)
+        who = names if len(members) <= 4 else f"{len(members)} nodes"
+        ax.annotate(f"{who}: {label}", (xs[top], ys[top]), textcoords="offset points",
+                    xytext=(0, 9), ha="center", fontsize=7, color="red", zorder=5,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                          "alpha": 0.8})
     for i in rogue:
         ax.scatter([xs[i]], [ys[i]], marker="*", s=size * 5, facecolors="none",
                    edgecolors="magenta", linewidths=1.5, zorder=4)

@@ -309,8 +309,8 @@ def _links(c: _Checker, v: Any, index: dict[str, int]) -> list[Link]:
 
 def _node_defaults(c: _Checker, v: Any) -> dict[str, Any]:
     """Map ``*_s`` keys to the core's ``*_ms`` fields; validate with NodeConfig."""
-    allowed = tuple(sorted(set(FIELDS) | {k[:-3] + "_s" for k in FIELDS if k.endswith("_ms")}
-                           | {"role"}))
+    # roles are per node (topology), the router comes from --router
+    allowed = tuple(sorted(set(FIELDS) | {k[:-3] + "_s" for k in FIELDS if k.endswith("_ms")}))
     d = c.obj(v, "node_defaults", allowed)
     cfg: dict[str, Any] = {}
     for k, val in d.items():

@@ -20,6 +20,7 @@ the first-peer time in heartbeat intervals (issue 5's targets). It takes
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import tempfile
@@ -115,21 +116,27 @@ def soak_figures(res: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def bench_vboard_soak(duration_s: float = 600) -> dict[str, float]:
-    """Issue 5's soak: 10 boards, capped heap, ``duration_s`` of traffic."""
+def bench_vboard_soak(duration_s: float = 600, json_out: Path | None = None,
+                      logs_dir: Path | None = None) -> dict[str, float]:
+    """Issue 5's soak: 10 boards, capped heap, ``duration_s`` of traffic.
+    ``json_out`` keeps the whole vmesh result, ``logs_dir`` every board's log."""
     from bitmesh.vboard.vmesh import run_vmesh
 
-    res = run_vmesh(SOAK_SCENARIO, duration_s=duration_s, router="bitmesh")
+    res = run_vmesh(SOAK_SCENARIO, duration_s=duration_s, router="bitmesh", logs_dir=logs_dir)
     res["duration_s"] = duration_s
+    if json_out is not None:
+        json_out.write_text(json.dumps(res, indent=1))
     return soak_figures(res)
 
 
 if __name__ == "__main__":
-    import json
     import sys
 
+    # python -m bitmesh.vboard.bench soak [SECONDS [RESULT.json [LOGDIR]]]
     if sys.argv[1:2] == ["soak"]:
         secs = float(sys.argv[2]) if len(sys.argv) > 2 else 600.0
-        print(json.dumps(bench_vboard_soak(secs), indent=1))
+        out = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+        logs = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+        print(json.dumps(bench_vboard_soak(secs, out, logs), indent=1))
     else:
         print(json.dumps(bench_hostlink(), indent=1))

@@ -73,7 +73,8 @@ class VMesh:
         self.ids = [node_id_from_secret(bytes.fromhex(s)) for s in self.secrets]
         self.by_id = {nid: i for i, nid in enumerate(self.ids)}
         self.medium = Medium(sc, sc.seed)
-        self.coll = Collector(self.n, self.ids)
+        self.coll = Collector(self.n)
+        self.coll.node_ids = self.ids  # type: ignore[attr-defined]  # harmless if unused
         self.medium.on_tx = self.coll.on_tx
         self.links: list[AsyncHostLink | None] = [None] * self.n
         self.readers: list[asyncio.Task[None] | None] = [None] * self.n

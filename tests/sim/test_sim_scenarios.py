@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,20 @@ def test_cli_json_and_plot(tmp_path: Path) -> None:
             assert key in d
     assert "broadcast delivery" in r.stdout and "managed" in r.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_determinism_across_processes_and_hash_seeds(tmp_path: Path) -> None:
+    outs = []
+    for hs in ("1", "2"):
+        out = tmp_path / f"run{hs}.json"
+        r = subprocess.run([sys.executable, "-m", "bitmesh.cli", "sim", "--scenario",
+                            str(SCENARIOS / "line-8.json"), "--router", "flood", "--router",
+                            "managed", "--duration", "90", "--quiet", "--json", str(out)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONHASHSEED": hs})
+        assert r.returncode == 0, r.stderr
+        runs = json.loads(out.read_text())
+        for run in runs:
+            run.pop("wall_s")
+        outs.append(runs)
+    assert outs[0] == outs[1]

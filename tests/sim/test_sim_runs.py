@@ -128,3 +128,16 @@ def test_rogue_frames_without_the_key_are_dropped_not_relayed() -> None:
     # with the key they flood: the injection, then n1, n2 and n0 (whose own core
     # never saw the injected frame) each relay it once
     assert res2["rogue"]["tx"] == 200
+
+
+def test_route_repair_counts_from_the_kill_to_the_next_delivery() -> None:
+    sc = scenario(radio={"range_m": 60}, topology={"kind": "grid", "rows": 3, "cols": 3,
+                                                   "spacing_m": 50},
+                  traffic=[{"kind": "unicast", "count": 10, "size": 20, "start_s": 5,
+                            "interval_s": 1, "pairs": [["n0", "n8"]]}],
+                  events=[{"at_s": 10.5, "action": "kill", "nodes": ["n4"]}])
+    res = run_scenario(sc, "flood")
+    assert res["unicast"]["delivery_ratio"] == 1.0
+    repair = res["events"]["route_repair_ms"]
+    assert repair is not None and 500 <= repair < 600  # next send at 11 s, a few hops later
+    assert res["events"]["partition_detected_ms"] is None  # flood has no detector
