@@ -141,7 +141,7 @@ class MeshRouter(Router):
         n = len(self.routes)
         if n > self.st["max_routes"]:
             self.st["max_routes"] = n
-        if self.part.lost:
+        if self.part.lost or self.holdq.items:
             self._back(dst, now)
 
     def _hears_us(self, short: bytes) -> int:
@@ -422,11 +422,13 @@ class MeshRouter(Router):
         if self.part.is_lost(dst):
             self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT))
             self.st["held"] += 1
-        elif not blind:
+        else:
             # No route reply in time: the suppressed flood missed (a one-way
-            # link nobody knew about, or loss): repeat it blind.
+            # link nobody knew about, or loss): repeat it blind; if that gets
+            # no reply either, hold it until the destination is heard from.
             h = Held(dst, ptype, body, flags, prio, mid, add(now, 16 * c.hop_ack_ms), SENT)
             h.pid = pid
+            h.tries = 1 if blind else 0
             self._hold(h)
         return seq
 
@@ -442,7 +444,7 @@ class MeshRouter(Router):
         rr = p.route()
         if p.flags & F_ROUTE_REC:
             self._learn_reverse(src, rr, now)
-        elif self.part.lost:
+        elif self.part.lost or self.holdq.items:
             self._back(src, now)
         if p.flags & F_SRC_ROUTE:
             if not p.flags & F_ACK_REQ:
@@ -531,7 +533,7 @@ class MeshRouter(Router):
             for fw in list(self.fwaits):
                 if diff(now, fw.due) < 0:
                     continue
-                if fw.tries < 1:
+                if fw.tries < c.hop_retries:
                     fw.tries += 1
                     fw.due = add(now, 3 * c.hop_ack_ms)
                     self.st["flood_retries"] += 1
@@ -544,10 +546,14 @@ class MeshRouter(Router):
                     if h.path is not None:
                         self.routes.success(h.dst, h.path, now)
                     elif h.tries == 0:
-                        h.tries = 1
                         self.st["blind"] += 1
                         self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id,
                                    True)
+                    else:
+                        h.state = WAIT
+                        h.until = add(now, c.hold_ms)
+                        self._hold(h)
+                        self.st["held"] += 1
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)

@@ -8,6 +8,7 @@ on the same port to test broker outages.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -36,7 +37,10 @@ class Mosquitto:
         self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.conf = workdir / "mosquitto.conf"
+        # Run as ourselves: started as root, mosquitto would switch to the
+        # "mosquitto" user, which cannot write the persistence file in tmp_path.
         self.conf.write_text(
+            f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"

@@ -195,6 +195,8 @@ async def test_broker_restart_loses_nothing(site: Site, mosquitto: Any) -> None:
     assert st["mqtt"]["state"] in ("down", "connecting") and st["mqtt"]["queue"] == 20
 
     mosquitto.start()
+    # Gateway b's persistent session (saved by mosquitto on SIGTERM) keeps what a
+    # publishes before b is back.
     await eventually(lambda: all(site.got(gb, f"during {k}") >= 1 for k in range(20)), 30)
     await asyncio.sleep(0.5)
     assert [site.got(gb, f"during {k}") for k in range(20)] == [1] * 20

@@ -16,6 +16,9 @@ KEY = bytes(range(32))
 # full-size single-node budget is checked separately (tests/mpy/budget.py).
 SMALL_TABLES = {"dedup_capacity": 128, "max_peers": 16, "replay_senders": 32,
                 "tx_queue_max": 32, "events_max": 64}
+# bitmesh router tables (docs/ROUTING.md), sized the same way.
+SMALL_TABLES.update({"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 8,
+                     "origin_slots": 8, "pending_relays": 4, "hop_pending": 4})
 
 
 def make_identity(i: int) -> Identity:

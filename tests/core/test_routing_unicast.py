@@ -4,13 +4,12 @@ Dual-runtime (CPython and MicroPython), driven only through the node's public
 API via tests/core/harness.Mesh.
 """
 
+from bitmesh_core.compat import MICROPYTHON
 from core.harness import Mesh, line
 
-from bitmesh_core.compat import MICROPYTHON
-
 # Routing tables sized so a dozen nodes fit one board-sized MicroPython heap.
-SMALL = {"max_routes": 12, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
-         "pending_relays": 8, "hop_pending": 8, "dedup_capacity": 64, "max_peers": 10,
+SMALL = {"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
+         "pending_relays": 4, "hop_pending": 6, "dedup_capacity": 64, "max_peers": 10,
          "replay_senders": 16, "events_max": 16, "tx_queue_max": 24}
 FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
 FAST.update(SMALL)
@@ -64,8 +63,8 @@ def test_relay_dies_and_route_is_repaired_within_three_heartbeats() -> None:
 
 
 def test_sixteen_hops_work_and_ttl_expires() -> None:
-    # 16 hops on CPython; the board-sized heap holds a 9-node line (8 hops).
-    hops = 8 if MICROPYTHON else 16
+    # 16 hops on CPython; the board-sized heap holds a 6-node line (5 hops).
+    hops = 5 if MICROPYTHON else 16
     cfg = dict(SMALL)
     cfg.update({"router": "bitmesh", "ttl": hops, "heartbeat_ms": 1000})
     m = Mesh(hops + 1, line(hops + 1), config=cfg)
@@ -76,14 +75,14 @@ def test_sixteen_hops_work_and_ttl_expires() -> None:
     assert m.delivered(hops, b"far") == 1
     assert m.delivered(hops, b"uni") == 1
     del m
-    cfg["ttl"] = 4
-    m2 = Mesh(7, line(7), config=cfg)
+    cfg["ttl"] = 3
+    m2 = Mesh(5, line(5), config=cfg)
     m2.run(3000)
     m2.nodes[0].send_message(None, b"near", m2.now)
     m2.run(1500)
-    assert m2.delivered(4, b"near") == 1
-    assert m2.delivered(5, b"near") == 0
-    assert m2.nodes[4].stats()["drops"].get("ttl", 0) >= 1  # type: ignore[attr-defined]
+    assert m2.delivered(3, b"near") == 1
+    assert m2.delivered(4, b"near") == 0
+    assert m2.nodes[3].stats()["drops"].get("ttl", 0) >= 1  # type: ignore[attr-defined]
 
 
 def test_route_goes_stale_and_is_rediscovered() -> None:
