@@ -29,6 +29,7 @@ SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
 WELL_CONNECTED = 6
 LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
+LOSSY = 20  # a link losing more heartbeats than this always wants two copies
 
 
 def popcount(x: int) -> int:
@@ -92,7 +93,7 @@ class Coverage:
         for s in slots:  # type: ignore[attr-defined]
             if sym[s]:
                 m |= 1 << s
-                if deg[s] >= WELL_CONNECTED or loss[s] < LOSSLESS:
+                if (deg[s] >= WELL_CONNECTED and loss[s] < LOSSY) or loss[s] < LOSSLESS:
                     w |= 1 << s
         self.well = w
         return m

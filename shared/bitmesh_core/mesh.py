@@ -426,7 +426,7 @@ class MeshRouter(Router):
             # No route reply in time: the suppressed flood missed (a one-way
             # link nobody knew about, or loss): repeat it blind; if that gets
             # no reply either, hold it until the destination is heard from.
-            h = Held(dst, ptype, body, flags, prio, mid, add(now, 16 * c.hop_ack_ms), SENT)
+            h = Held(dst, ptype, body, flags, prio, mid, add(now, 24 * c.hop_ack_ms), SENT)
             h.pid = pid
             h.tries = 1 if blind else 0
             self._hold(h)
@@ -521,7 +521,7 @@ class MeshRouter(Router):
             for w in list(self.waits):
                 if diff(now, w.due) < 0:
                     continue
-                if w.tries < c.hop_retries:
+                if w.tries < c.hop_retries + (2 if w.ptype == T_ROUTE else 0):
                     w.tries += 1
                     w.due = add(now, c.hop_ack_ms * (w.tries + 1) + self._jitter(c.hop_ack_ms))
                     self.st["hop_retries"] += 1

@@ -10,12 +10,13 @@ class ServiceMesh(Mesh):
     """A Mesh whose step also drives each node's services' timers."""
 
     def __init__(self, n: int, links: "list[tuple]", seed: int = 1,
-                 config: "dict[str, object] | None" = None) -> None:
+                 config: "dict[str, object] | None" = None, lean: bool = True) -> None:
+        self.lean = lean
         if hasattr(gc, "threshold"):
             # Collect early and often: long-lived moves then pack at the bottom
             # of a board-sized heap instead of being scattered between big-int
             # garbage, which fragments it.
-            gc.threshold(1024)
+            gc.threshold(2048)
         Mesh.__init__(self, n, links, seed, config, step_ms=10)
         self.svcs = [[] for _ in range(n)]  # type: list[list]
         self.steps = 0
@@ -29,10 +30,11 @@ class ServiceMesh(Mesh):
                 for s in self.svcs[i]:
                     s.on_timer(self.now)
         Mesh.step(self)
-        for ev in self.events:
-            # Keep only service events: a board-sized heap cannot hold them all.
-            if ev and ev[-1].kind != "service":
-                ev.pop()
+        if self.lean:
+            for ev in self.events:
+                # Keep only service events: a board-sized heap cannot hold them all.
+                if ev and ev[-1].kind != "service":
+                    ev.pop()
         self.steps += 1
 
     def service_events(self, i: int, name: str) -> list:

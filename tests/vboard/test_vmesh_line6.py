@@ -2,7 +2,7 @@
 ``run_vmesh`` (the library behind ``bitmesh vmesh``) with the real firmware,
 a capped heap and the ``bitmesh`` core router.
 
-One run (about 85 s of wall time) serves every test of this module:
+One run (about 2 minutes of wall time) serves every test of this module:
 
 * unicast and broadcast delivery end to end on the line are at least 95 %;
 * every booted node finds its first peer within 2 heartbeat intervals;
@@ -29,17 +29,13 @@ def line6(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_unicast_delivery_on_lossy_line(line6: dict[str, Any]) -> None:
     u = line6["unicast"]
-    assert u["sent"] >= 50
+    assert u["sent"] >= 90
     assert u["delivery_ratio"] >= 0.95, u
 
 
-@pytest.mark.xfail(reason="core router: a flood is not retried toward a node that never "
-                          "relays (the end of the line), so end nodes miss ~link-loss of "
-                          "broadcasts; bitmesh sim shows the same (docs/FIRMWARE.md)",
-                   strict=False)
 def test_broadcast_delivery_on_lossy_line(line6: dict[str, Any]) -> None:
     b = line6["broadcast"]
-    assert b["sent"] >= 25
+    assert b["sent"] >= 45
     assert b["delivery_ratio"] >= 0.95, b
 
 

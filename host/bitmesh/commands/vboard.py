@@ -92,7 +92,7 @@ def _table(snap: dict[str, Any]) -> Table:
 @click.option("--duration", type=float, help="Override the scenario's duration_s.")
 @click.option("--quiet", is_flag=True, help="No live table.")
 @click.option("--router", type=click.Choice(["flood", "managed", "bitmesh"]),
-              help="Core router the boards run (default: the firmware's, flood).")
+              help="Core router the boards run (default: the core's default).")
 def vmesh(scenario: Path, json_out: Path | None, logs_dir: Path | None,
           duration: float | None, quiet: bool, router: str | None) -> None:
     """Play a scenario on virtual boards running the real firmware (<= 12 nodes)."""

@@ -35,6 +35,7 @@ from bitmesh.sim.metrics import Collector, payload_for
 from bitmesh.sim.scenario import Scenario, load_scenario
 from bitmesh.vboard import manager
 from bitmesh.vboard.medium import Medium
+from bitmesh_core.config import NodeConfig
 from bitmesh_core.events import Delivered, PartitionSuspected
 from bitmesh_core.identity import node_id_from_secret
 
@@ -92,7 +93,7 @@ class VMesh:
         self.mem_logged = [0] * self.n
         self.mem_status = [0] * self.n
         self.first_peer: list[tuple[int | None, int | None, int]] = [(None, None, 0)] * self.n
-        self.router = router or "flood"
+        self.router = router or str(NodeConfig().router)  # the core's default
         self.skipped: list[str] = []
         self.log_files: dict[int, Any] = {}
 
