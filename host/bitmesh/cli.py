@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "bitmesh.commands.gateway",
     "bitmesh.commands.client",
     "bitmesh.commands.vboard",
+    "bitmesh.commands.relay",
+    "bitmesh.commands.game",
 ]
 
 

@@ -34,7 +34,7 @@ K_RECEIPT = 1
 K_CLAIM = 2
 DOMAIN = b"bitmesh-relay-receipt-v1"
 MAX_BODY = 190
-FLUSH_MS = 3000
+FLUSH_MS = 10000
 
 
 class CreditService:
@@ -53,9 +53,9 @@ class CreditService:
         self.pending = []  # type: list[bytes]
         self.flush_t = add(now, FLUSH_MS)
         self.batch = 0
-        self.ledger = {}  # type: dict[bytes, int]   relay short -> credits
-        self.keys = {}  # type: dict[bytes, bytes]    signer id -> pubkey (pinned)
-        self.credited = []  # type: list[bytes]        recent packet ids (bounded)
+        self.ledger = {}  # type: dict[bytes, int]  # relay short -> credits
+        self.keys = {}  # type: dict[bytes, bytes]  # signer id -> pubkey (pinned)
+        self.credited = []  # type: list[bytes]  # recent packet ids (bounded)
         self.accepted = 0
         self.forged = 0
         self.self_credit = 0

@@ -74,8 +74,8 @@ class Lookup:
         self.lid = lid
         self.target = target
         self.want_value = want_value
-        self.cands = []  # type: list[bytes]  sorted by distance to target
-        self.state = {}  # type: dict[bytes, int]  0 new, 1 asked, 2 answered, 3 failed
+        self.cands = []  # type: list[bytes]  # sorted by distance to target
+        self.state = {}  # type: dict[bytes, int]  # 0 new, 1 asked, 2 answered, 3 failed
         self.tries = {}  # type: dict[bytes, int]
         self.deadline = {}  # type: dict[bytes, int]
         self.store = store
@@ -97,7 +97,7 @@ class Dht:
         self.max_lookups = c.dht_lookups
         self.contacts = []  # type: list[bytes]
         self.store = {}  # type: dict[bytes, tuple[bytes, int]]
-        self.mine = {}  # type: dict[bytes, tuple[bytes, int]]  own puts: value, next refresh
+        self.mine = {}  # type: dict[bytes, tuple[bytes, int]]  # own puts: value, next refresh
         self.lookups = {}  # type: dict[int, Lookup]
         self.rpc = 0
         self.next_t = add(now, 500)
@@ -248,12 +248,15 @@ class Dht:
             self._event(name, d)
             return
         if lk.store is not None:
-            best = [c for c in lk.cands if lk.state[c] == 2][: self.k]
+            # Two spare replicas: a lossy mesh loses some STOREs and some
+            # lookups end one candidate short of the true k closest.
+            best = [c for c in lk.cands if lk.state[c] == 2][: self.k + 2]
             mine_closer = len(best) < self.k or distance(self.me, lk.target) < distance(
-                best[-1], lk.target)
+                best[self.k - 1], lk.target)
             if mine_closer:
                 self._keep(lk.target, lk.store, now)
             for c in best:
+                self._send(c, STORE, 0, lk.target, lk.store, None, now)
                 self._send(c, STORE, 0, lk.target, lk.store, None, now)
             self._event("stored", {"lookup": lk.lid, "key": lk.target.hex(), "at": len(best)})
 
@@ -326,7 +329,7 @@ class Dht:
             changed = False
             for c in lk.cands:
                 if lk.state[c] == 1 and diff(now, lk.deadline[c]) >= 0:
-                    if lk.tries[c] < 2:
+                    if lk.tries[c] < 3:
                         self._ask(lk, c, now)
                     else:
                         lk.state[c] = 3

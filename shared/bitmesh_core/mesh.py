@@ -1,28 +1,10 @@
 """The bitmesh router: managed broadcast, learned multi-path source routing,
 hop acks, repair, partition detection, store-and-forward, per-origin limits.
 
-See docs/ROUTING.md for the algorithms and the measurements behind them.
-
-- Floods (broadcasts, and unicasts to a destination without a route) relay
-  under two-hop coverage with delay-and-cancel (broadcast.py); leaves never
-  relay.
-- Unicasts carry a route record. A destination that receives a *flooded*
-  unicast answers its origin with a route reply carrying that record: the
-  forward path, proven to work in the direction the origin needs, so one-way
-  links are fine whenever some return path exists. Every receiver also guesses
-  the reverse of a record (valid on symmetric links, scored lower).
-- With a path known, the origin source-routes (TLV_SOURCE_ROUTE). Each hop
-  waits for a passive ack (hearing the next hop relay the frame, or the
-  destination's one-hop link ack) and retransmits up to ``hop_retries`` times;
-  a hop that still fails loses reputation and its routes, and a route error
-  goes back to the origin, which sends the message again (re-originated with a
-  fresh seq and its first seq as message id; the destination drops the second
-  copy of a message id).
-- Partitions: destinations that lose every path are reported once
-  (PartitionSuspected) and again when they return (PartitionHealed); messages
-  for them wait in the hold queue until then or until ``hold_ms``.
-- A per-origin token bucket limits what this node relays for any one origin,
-  so a flooder holding the network key cannot take the channel.
+docs/ROUTING.md describes every mechanism, why it was chosen, and the
+measurements. Contract: like every router, only decides what to transmit;
+every table is bounded by a NodeConfig field; nothing raises out of a hook
+that the node does not already catch.
 """
 
 from .broadcast import SYM_NO, Coverage, popcount
@@ -132,7 +114,9 @@ class MeshRouter(Router):
             self.node.push_event(PartitionHealed([dst]))
         if self.holdq.items:
             for h in self.holdq.waiting_for(dst):
-                self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id)
+                # Each message is released from waiting at most twice.
+                self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, False,
+                           h.tries + 1)
 
     def _learn(self, dst: bytes, path: bytes, verified: bool, now: int) -> None:
         if len(path) > 64 or dst == self.node.node_id:
@@ -386,7 +370,7 @@ class MeshRouter(Router):
         return self._send(dst, ptype, body, flags | F_DST, prio, now, -1)
 
     def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
-              msg_id: int, blind: bool = False) -> int:
+              msg_id: int, blind: bool = False, tries: int = 0) -> int:
         n = self.node
         c = n.config
         flags &= ~F_SRC_ROUTE
@@ -428,7 +412,7 @@ class MeshRouter(Router):
             # no reply either, hold it until the destination is heard from.
             h = Held(dst, ptype, body, flags, prio, mid, add(now, 24 * c.hop_ack_ms), SENT)
             h.pid = pid
-            h.tries = 1 if blind else 0
+            h.tries = tries if tries else (1 if blind else 0)
             self._hold(h)
         return seq
 
@@ -465,7 +449,7 @@ class MeshRouter(Router):
         t = self.replied.get(src)
         if t is not None and 0 <= diff(now, t) < REPLY_GAP_MS:
             return
-        if len(self.replied) >= 16:
+        if len(self.replied) >= 32:
             self.replied = {}
         self.replied[src] = now
         self.st["route_replies"] += 1
@@ -549,6 +533,8 @@ class MeshRouter(Router):
                         self.st["blind"] += 1
                         self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id,
                                    True)
+                    elif h.tries >= 2:
+                        n.push_event(SendFailed(h.dst, h.msg_id, "unreachable"))
                     else:
                         h.state = WAIT
                         h.until = add(now, c.hold_ms)

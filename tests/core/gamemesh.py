@@ -37,5 +37,10 @@ class ServiceMesh(Mesh):
                     ev.pop()
         self.steps += 1
 
+    def close(self) -> None:
+        """Give the default collection policy back to the tests that follow."""
+        if hasattr(gc, "threshold"):
+            gc.threshold(-1)
+
     def service_events(self, i: int, name: str) -> list:
         return [e for e in self.events[i] if e.kind == "service" and e.name == name]

@@ -1,12 +1,10 @@
 """Relay credits: receipts signed by the destination, tallied by a treasury."""
 
-from core.gamemesh import ServiceMesh
-from core.harness import line
-
-from bitmesh_core.credits import TLV_ENTRY, TLV_KIND, TLV_RSIG, TLV_SIGNER, CreditService, \
-    install_witness
+from bitmesh_core.credits import TLV_ENTRY, TLV_KIND, TLV_RSIG, TLV_SIGNER, CreditService, install_witness
 from bitmesh_core.game.auth import Signer, player_seed
 from bitmesh_core.packet import T_RECEIPT, tlv
+from core.gamemesh import ServiceMesh
+from core.harness import line
 
 CFG = {"dedup_capacity": 32, "max_peers": 4, "replay_senders": 8, "tx_queue_max": 16,
        "events_max": 16, "router": "bitmesh"}
@@ -32,7 +30,7 @@ def test_destination_receipt_credits_the_relay_only() -> None:
     for k in range(3):
         m.nodes[0].send_message(m.id(2), b"pay %d" % k, m.now)
         m.run(500)
-    m.run(5000)
+    m.run(12000)  # receipts are batched for up to FLUSH_MS
     assert m.delivered(2, b"pay 0") == 1
     led = cs[3].ledger
     assert led.get(m.id(1)[:4], 0) >= 1, led

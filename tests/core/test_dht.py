@@ -1,9 +1,8 @@
 """Kademlia over a small lossy mesh: stores and finds lobby records."""
 
+from bitmesh_core.dht import Dht, bucket_of, dht_key, distance
 from core.gamemesh import ServiceMesh
 from core.harness import line
-
-from bitmesh_core.dht import Dht, bucket_of, dht_key, distance
 
 SMALL = {"dedup_capacity": 32, "max_peers": 4, "replay_senders": 8, "tx_queue_max": 16,
          "events_max": 16, "dht_contacts": 8, "dht_store_max": 8, "dht_lookups": 2}

@@ -1,12 +1,11 @@
 """Craps tables over a small lossy mesh, through the public service API:
 honest play agrees, and each cheat is detected, forfeited and penalised."""
 
-from core.gamemesh import ServiceMesh
-from core.harness import grid
-
 from bitmesh_core.compat import MICROPYTHON
 from bitmesh_core.game.craps import BET_PASS
 from bitmesh_core.game.service import GameService
+from core.gamemesh import ServiceMesh
+from core.harness import grid
 
 TABLE = b"tab1"
 # Three players in a triangle on the board-sized heap, four in a square here.
@@ -34,6 +33,7 @@ def play(cheat: str = "", cheater: int = 2, rounds: int = 3) -> tuple:
         if i == cheater and cheat:
             s.cheat = cheat
     m.run(60000)
+    m.close()
     return m, svcs
 
 

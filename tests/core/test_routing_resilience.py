@@ -138,27 +138,20 @@ def _originated(m: Mesh) -> int:
 def test_broadcast_suppression_on_a_dense_mesh() -> None:
     side = 3 if MICROPYTHON else 5
     n = side * side if not MICROPYTHON else 6
-    fcfg = dict(SMALL)
-    fcfg.update({"router": "flood", "heartbeat_ms": 1000})
-    relays = []
-    for cfg in (fcfg, FAST):
-        m = Mesh(n, king_grid(n // side, side), config=cfg)
-        if cfg is FAST:
-            ours = m
-        m.run(4000)
-        before = m.tx - _originated(m)
-        for k in range(5):
-            m.nodes[(7 * k) % n].send_message(None, b"b%d" % k, m.now)
-            m.run(300)
-        relays.append(m.tx - _originated(m) - before)  # frames sent as relays
-        if cfg is fcfg:
-            del m
-    tx_flood = relays[0]
-    tx_ours = relays[1]
+    m = Mesh(n, king_grid(n // side, side), config=FAST)
+    m.run(4000)
+    before = m.tx - _originated(m)
+    for k in range(5):
+        m.nodes[(7 * k) % n].send_message(None, b"b%d" % k, m.now)
+        m.run(300)
+    tx_ours = m.tx - _originated(m) - before  # frames sent as relays
+    # Blind flooding on a lossless connected mesh: every other node relays
+    # each broadcast exactly once (the simulator's own tests check this).
+    tx_flood = 5 * (n - 1)
     for k in range(5):
         for i in range(n):
             if i != (7 * k) % n:
-                assert ours.delivered(i, b"b%d" % k) == 1
+                assert m.delivered(i, b"b%d" % k) == 1
     assert tx_ours * 2 <= tx_flood, (tx_ours, tx_flood)
 
 
@@ -179,7 +172,7 @@ def test_airtime_budget_holds_bulk_but_not_control() -> None:
     from bitmesh_core.identity import Identity
     from bitmesh_core.node import MeshNode
     from bitmesh_core.rng import SeededRng
-    cfg = NodeConfig(router="bitmesh", bitrate_bps=20000, heartbeat_ms=1000)
+    cfg = NodeConfig(router="bitmesh", bitrate_bps=20000, heartbeat_ms=1000, **SMALL)
     node = MeshNode(cfg, Identity.from_secret(bytes(32)), bytes(32), SeededRng(3), 0)
     for _k in range(20):
         node.send_message(None, b"z" * 100, 0, bulk=True)

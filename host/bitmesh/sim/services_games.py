@@ -20,6 +20,8 @@ import hashlib
 import random
 from typing import Any
 
+from bitmesh.sim import services
+from bitmesh.sim.scenario import ScenarioError
 from bitmesh_core.credits import CreditService, install_witness
 from bitmesh_core.dht import Dht, dht_key
 from bitmesh_core.game.auth import Signer, player_seed
@@ -27,9 +29,6 @@ from bitmesh_core.game.bot import bot_bet
 from bitmesh_core.game.service import GameService
 from bitmesh_core.node import MeshNode
 from bitmesh_core.packet import T_CONSENSUS, T_DHT, T_GAME, T_RECEIPT, packet_id, tlv
-
-from bitmesh.sim import services
-from bitmesh.sim.scenario import ScenarioError
 
 TICK_US = 100_000
 CHEATS = ("bad_reveal", "withhold_reveal", "replay", "forge", "double_commit")
@@ -184,7 +183,7 @@ class GameDriver:
             s = svc[1].join(self.table, self.rig.engine.now_ms, host=host)
             if i in self.cheaters:
                 s.cheat = self.cheaters[i]
-                s.cheat_round = 2 + order
+                s.cheat_round = 2 + order // 2
                 order += 1
             self.rig.engine._service(i)
 

@@ -12,6 +12,10 @@ the simulator's schema with router ``"firmware"``. Time is wall-clock time.
 Differences from ``bitmesh sim`` (documented in docs/FIRMWARE.md): latency
 includes the host link; ``game``/``dht`` streams, ``forge_relay`` and
 collisions are not played (listed under ``skipped``).
+
+The ``firmware`` section adds, per node: the lowest free heap, boots,
+MemoryErrors (counted by the board and seen in its log), heartbeat intervals
+to the first peer, and the core router's counters summed over the boards.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class VMesh:
         self.mem_logged = [0] * self.n
         self.mem_status = [0] * self.n
         self.first_peer: list[tuple[int | None, int | None, int]] = [(None, None, 0)] * self.n
+        self.router_stats: list[dict[str, int]] = [{} for _ in range(self.n)]
         self.router = router or str(NodeConfig().router)  # the core's default
         self.skipped: list[str] = []
         self.log_files: dict[int, Any] = {}
@@ -267,6 +272,9 @@ class VMesh:
             hm = heap.get("min_free")
             if isinstance(hm, int) and (snap["heap_min"] is None or hm < snap["heap_min"]):
                 snap["heap_min"] = hm
+            rs = counters.get("router_stats") if isinstance(counters, dict) else None
+            if isinstance(rs, dict):
+                self.router_stats[i] = {k: v for k, v in rs.items() if isinstance(v, int)}
             me = st.get("memory_errors")
             if isinstance(me, int):
                 self.mem_status[i] = max(self.mem_status[i], me)
@@ -327,8 +335,18 @@ class VMesh:
             "memory_errors": {s.name: max(self.mem_logged[i], self.mem_status[i])
                               for i, s in enumerate(self.sc.nodes)},
             "first_peer_heartbeats": self.first_peer_heartbeats(),
+            "router_stats": self.summed_router_stats(),
         }
         return res
+
+    def summed_router_stats(self) -> dict[str, int]:
+        """The core router's counters (hop retries, failures...) summed over
+        the boards' latest status: why a message was lost, next to the sim's."""
+        total: dict[str, int] = {}
+        for rs in self.router_stats:
+            for k, v in rs.items():
+                total[k] = total.get(k, 0) + v
+        return dict(sorted(total.items()))
 
     def first_peer_heartbeats(self) -> dict[str, float | None]:
         """Per node: heartbeat intervals from the moment a neighbour could be

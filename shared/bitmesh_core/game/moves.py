@@ -65,7 +65,7 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
     if m.player != src:
         skey = s.keys.get(src)
         if skey is not None and s.check_sig(m, skey):
-            s.accuse(src, "forge", [m.raw + m.sig], now)
+            s.accuse(src, "forge", [m.raw + m.sig], now, m.rnd)
         else:
             svc.node.drop("game_unattributable")  # type: ignore[attr-defined]
         return
@@ -83,11 +83,11 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
         s.guards[m.player] = g
     if m.kind != wire.K_OPEN and m.kind != wire.K_JOIN and \
             g.flood(now, svc.flood_rate, svc.flood_burst):  # type: ignore[attr-defined]
-        s.accuse(m.player, "flooding", [m.raw + m.sig], now)
+        s.accuse(m.player, "flooding", [m.raw + m.sig], now, m.rnd)
         return
     old = g.replay(m.mseq, m.rnd, m)
     if isinstance(old, wire.Move):
-        s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now)
+        s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now, g.hi_round)
         return
     dispatch_move(s, m, now)
     # Marked seen only once handled: a move whose handling failed (a full

@@ -152,9 +152,7 @@ class GameService:
                 if new:
                     node.push_event(ServiceEvent("game", "table_open", {  # type: ignore[attr-defined]
                         "table": m.table.hex(), "host": m.player.hex(), "seats": m.data[0]}))
-            else:
-                node.drop("game_other_table")  # type: ignore[attr-defined]
-            return
+            return  # a broadcast for another table: not ours, not a drop
         if m.kind == wire.K_OPEN and s.host == b"":
             s.host = m.player
         if m.kind == wire.K_OPEN and s.rounds == 0 and len(m.data) >= 7 and m.player == s.host:

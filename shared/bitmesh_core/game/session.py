@@ -22,13 +22,17 @@ many retries across a lossy mesh. A round with a cheater settles as a forfeit
 """
 
 from ..clock import add, diff
+from ..compat import TYPE_CHECKING
 from . import wire
-from .anticheat import Accusation, SeatGuard
+from .anticheat import Accusation
 from .auth import key_fp, verify
 from .consensus import VoteBox
 from .craps import BET_NONE, Craps
 from .dice import commitment, new_nonce, roll
 from .moves import dispatch_move, handle_move
+
+if TYPE_CHECKING:
+    from .anticheat import SeatGuard  # noqa: F401  (type comments)
 
 TRANSITIONS = {
     ("idle", "open"): "lobby",
@@ -59,9 +63,9 @@ class Session:
     __slots__ = (
         "svc", "table", "host", "me", "seats", "rounds", "bankroll", "state", "roster", "fps",
         "keys", "joined", "rnd", "mseq", "game", "snap", "commits", "reveals", "absent",
-        "cheats", "pending", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
+        "cheats", "pending", "pend_at", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
         "ahead", "seen", "guards", "accused", "history", "phase_t", "resend_t", "help_t",
-        "no_quorum_flagged", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
+        "no_quorum_flagged", "gap", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
     )
 
     def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
@@ -87,6 +91,7 @@ class Session:
         self.absent = bytearray()
         self.cheats = []  # type: list[int]
         self.pending = []  # type: list[int]
+        self.pend_at = {}  # type: dict[int, int]
         self.votes = VoteBox()
         self.my_state = b""
         self.dice = (0, 0)
@@ -102,6 +107,7 @@ class Session:
         self.resend_t = now
         self.help_t = now
         self.no_quorum_flagged = False
+        self.gap = 0
         self.bet = (BET_NONE, 0)  # the bet this player places next come-out
         self.cheat = ""  # simulator/test cheater behaviour (see cheat_* below)
         self.cheat_round = 2
@@ -174,9 +180,9 @@ class Session:
         self.game = Craps(len(roster), self.bankroll)
         self.absent = bytearray(len(roster))
         self.fire("start")
-        self.svc.event("table_started", self, {"players": [p.hex() for p in roster]})
+        self.svc.event("table_started", self, {"players": [p.hex() for p in roster]})  # type: ignore[attr-defined]
         if self.seat(self.me) < 0:
-            self.svc.event("not_seated", self, {})
+            self.svc.event("not_seated", self, {})  # type: ignore[attr-defined]
             self.state = "closed"
             return
         self.rnd = 1
@@ -198,7 +204,8 @@ class Session:
         self.prev_msgs = self.my_msgs
         self.my_msgs = []
         self.phase_t = now
-        self.resend_t = add(now, self.svc.retry_ms)  # type: ignore[attr-defined]
+        self.gap = self.svc.retry_ms  # type: ignore[attr-defined]
+        self.resend_t = add(now, self.gap)
         self.no_quorum_flagged = False
         self.snap = self.game.copy()
         me = self.seat(self.me)
@@ -250,7 +257,7 @@ class Session:
         for i in range(len(self.roster)):
             if self.absent[i]:
                 g.active[i] = 0
-        forfeits = self.cheats + self.pending
+        forfeits = self.cheats + [x for x in self.pending if self.pend_at.get(x, 0) <= self.rnd]
         if forfeits:
             for s in forfeits:
                 g.forfeit(s)
@@ -277,7 +284,8 @@ class Session:
             self._sign_send(wire.K_VOTE, self.my_state + bytes(dice), now)
 
     def _final(self, now: int) -> None:
-        self.pending = []
+        # Forfeits seen ahead of this round stay pending for the next one.
+        self.pending = [x for x in self.pending if self.game.active[x]]
         self.history.append((self.rnd, self.dice[0], self.dice[1], self.my_state))
         if len(self.history) > 4:
             self.history.pop(0)
@@ -290,7 +298,7 @@ class Session:
             live += a
         if self.rnd >= self.rounds or live < 2:
             self.fire("last_round")
-            self.svc.event("table_done", self, {"bankrolls": list(self.game.bank)})
+            self.svc.event("table_done", self, {"bankrolls": list(self.game.bank)})  # type: ignore[attr-defined]
             return
         self.fire("quorum")
         self.rnd += 1
@@ -302,7 +310,9 @@ class Session:
             return
         rt = self.svc.retry_ms  # type: ignore[attr-defined]
         if diff(now, self.resend_t) >= 0:
-            self.resend_t = add(now, rt)
+            # Back off while nothing changes (floods are costly), up to 4x.
+            self.gap = min(4 * rt, max(rt, self.gap * 2))
+            self.resend_t = add(now, self.gap)
             for ptype, body in self.my_msgs:
                 self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
             if self.state == "lobby" and self.host == self.me and len(self.joined) >= 2 \
@@ -329,8 +339,12 @@ class Session:
             self.svc.event("no_quorum", self, {"round": self.rnd})  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ cheats
-    def accuse(self, player: bytes, kind: str, evidence: "list[bytes]", now: int) -> None:
-        """Record evidence, penalise, and forfeit the seat in this round."""
+    def accuse(self, player: bytes, kind: str, evidence: "list[bytes]", now: int,
+               rnd: int = -1) -> None:
+        """Record evidence, penalise, and forfeit the seat in round ``rnd`` (the
+        round the cheat was made in; default this one). A cheat seen ahead of
+        our round forfeits in the next round we settle, as it does for the
+        players who are already there."""
         if player in self.accused or player == self.me:
             return
         a = Accusation(player, kind, self.rnd, evidence)
@@ -339,6 +353,11 @@ class Session:
         self.svc.event("cheat", self, a.to_dict())  # type: ignore[attr-defined]
         s = self.seat(player)
         if s < 0:
+            return
+        if rnd > self.rnd:
+            if s not in self.pending:
+                self.pending.append(s)
+                self.pend_at[s] = rnd
             return
         if self.state in ("commit", "reveal", "vote") and self.snap.active[s]:
             if s not in self.cheats:
