@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bitmesh_core import names as N
-from bitmesh_core import packet as P
+import bitmesh_core.names as N
+import bitmesh_core.packet as P
 from bitmesh_core.auth import FrameAuth
 
 NAME_TO_TYPE = {v: k for k, v in N.TYPE_NAMES.items()}

@@ -61,12 +61,6 @@ def test_defaults_are_those_of_the_format() -> None:
     (base(events=[{"at_s": 1, "action": "kill"}]), "events[0].nodes", "node ids"),
     (base(node_defaults={"heartbeat_s": 0.01}), "node_defaults.heartbeat_ms", "integer"),
     (base(node_defaults={"hartbeat_s": 5}), "node_defaults.hartbeat_s", "unknown key"),
-    (base(traffic=[{"kind": "dht", "puts": 5, "gets": 10, "start_s": 1}]),
-     "traffic[0].kind", "not yet supported (issue 8)"),
-    (base(traffic=[{"kind": "game", "game": "craps", "players": ["n0", "n1"], "rounds": 2,
-                    "start_s": 1}]), "traffic[0].kind", "not yet supported (issue 8)"),
-    (base(events=[{"at_s": 1, "action": "forge_relay", "nodes": ["n1"]}]),
-     "events[0].action", "not yet supported (issue 8)"),
 ])
 def test_bad_scenarios_name_path_and_expectation(data: Any, path: str, expected: str) -> None:
     with pytest.raises(ScenarioError) as ei:

@@ -23,12 +23,13 @@ from typing import Any
 
 import click
 import pytest
+from click.testing import CliRunner, Result
+
 from bitmesh import flashing
 from bitmesh.boards import FirmwareImage, list_boards, load_board
 from bitmesh.commands import flash as flash_cmd
 from bitmesh.errors import BitmeshError, UsageError
 from bitmesh.flashing import RunResult
-from click.testing import CliRunner, Result
 
 IMAGE = b"\xe9" + bytes(range(256)) * 64  # starts with the ESP image magic byte
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 import pytest
+from click.testing import CliRunner, Result
+
 from bitmesh.commands import network as network_cmd
 from bitmesh.errors import BitmeshError, UsageError
 from bitmesh.inventory import (
@@ -22,7 +24,6 @@ from bitmesh.inventory import (
     import_network,
     network_to_json,
 )
-from click.testing import CliRunner, Result
 
 KEY = "11" * 32
 

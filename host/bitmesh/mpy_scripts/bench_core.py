@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else "shared")
 
 try:
-    from time import ticks_diff, ticks_us
+    from time import ticks_diff, ticks_us  # type: ignore[attr-defined]
 except ImportError:
     from time import perf_counter_ns
 
@@ -75,8 +75,8 @@ def bench_forward() -> "dict[str, float]":
             auth.sign(f)
             batch.append(bytes(f))
         t0 = ticks_us()
-        for f in batch:
-            node.receive(0, f, -60, now, addr)
+        for fb in batch:
+            node.receive(0, fb, -60, now, addr)
             node.frames_to_send()
             node.next_event()
             now += 30  # 33 frames/s from this neighbour stays inside its rate limit
