@@ -99,16 +99,17 @@ class Coverage:
         return m
 
     def expected(self, targets: int, has: int) -> int:
-        """Neighbours that should relay after us: they report neighbours we do
-        not have (so our copy cannot cover those), and we have not heard them
-        with the frame. Silence from one of them means our copy was lost."""
+        """Neighbours that should answer our copy: those that report neighbours
+        we do not have (they relay it), and dead ends that hear only us (they
+        send a link ack instead). We have not heard them with the frame, so
+        silence from one of them means our copy was lost."""
         m = 0
         nb = self.nb
         deg = self.deg
         x = targets & ~has
         s = 0
         while x:
-            if x & 1 and deg[s] > popcount(nb[s]) + 1:
+            if x & 1 and (deg[s] == 1 or deg[s] > popcount(nb[s]) + 1):
                 m |= 1 << s
             x >>= 1
             s += 1

@@ -71,6 +71,7 @@ class MeshRouter(Router):
         self.replied = {}  # type: dict[bytes, int]
         self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
+        self.dead_end = False
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
@@ -148,6 +149,7 @@ class MeshRouter(Router):
     def heartbeat_tlvs(self, now: int) -> bytes:
         ids = list(self.node.peers.by_id)
         n = len(ids)
+        self.dead_end = n == 1  # what neighbours now believe: they expect link acks
         if n == 0:
             return tlv(TLV_NEIGHBORS, b"\x00")
         out = bytearray(1)
@@ -204,10 +206,16 @@ class MeshRouter(Router):
     def relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
               prio: int, now: int) -> None:
         n = self.node
-        if p.ptype == T_ACK and self.waits:
+        if p.ptype == T_ACK and (self.waits or self.fwaits):
             a = p.tlv(TLV_ACKED)
             if a is not None:
                 self._hop_acked(a, now)
+                if link >= 0:
+                    self._flood_heard(a, link)
+        if p.dst is None and link >= 0 and self.dead_end and p.ptype != T_ACK:
+            # A dead end never relays, so its one neighbour would never hear
+            # a passive ack: say explicitly that the flood arrived.
+            self._link_ack(pid, now)
         if p.ttl <= 1:
             if p.ttl0 > 1:
                 n.drop("ttl")
@@ -331,12 +339,10 @@ class MeshRouter(Router):
                 n.counters["relayed"] -= 1  # scheduled, never sent
             self._flood_done(pid)
         if self.fwaits and link >= 0:
-            for fw in self.fwaits:
-                if fw.pid == pid:
-                    fw.expect &= ~(1 << link)
-                    if not fw.expect:
-                        self.fwaits.remove(fw)
-                    break
+            self._flood_heard(pid, link)
+        if (p.dst is None and link >= 0 and self.dead_end and p.ptype != T_ACK
+                and p.src != n.node_id):
+            self._link_ack(pid, now)  # the neighbour resent: our ack was lost
         if p.flags & F_SRC_ROUTE and p.dst is not None:
             # A retransmission from the hop before us: it missed our relay
             # (or our link ack), so tell it we have the frame.
@@ -353,6 +359,15 @@ class MeshRouter(Router):
                     prio = P_GAME if p.flags & F_URGENT else (
                         P_CONTROL if p.ptype == T_ACK or p.ptype == T_ROUTE else P_DATA)
                     self._forward_source(p, bytes(p.frame), pid, prio, p.route(), now)
+
+    def _flood_heard(self, pid: bytes, link: int) -> None:
+        """Neighbour ``link`` has flood frame ``pid``: stop waiting for it."""
+        for fw in self.fwaits:
+            if fw.pid == pid:
+                fw.expect &= ~(1 << link)
+                if not fw.expect:
+                    self.fwaits.remove(fw)
+                return
 
     def _flood_done(self, pid: bytes) -> None:
         for fw in self.fwaits:

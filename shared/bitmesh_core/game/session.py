@@ -66,6 +66,7 @@ class Session:
         "cheats", "pending", "pend_at", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
         "ahead", "seen", "guards", "accused", "history", "phase_t", "resend_t", "help_t",
         "no_quorum_flagged", "gap", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
+        "alt",
     )
 
     def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
@@ -113,6 +114,7 @@ class Session:
         self.cheat_round = 2
         self.old_commit = b""
         self.start_msg = b""
+        self.alt = None  # type: tuple | None
 
     # ------------------------------------------------------------ machine
     def fire(self, event: str) -> None:
@@ -201,6 +203,7 @@ class Session:
         self.cheats = []
         self.votes = VoteBox()
         self.my_state = b""
+        self.alt = None
         self.prev_msgs = self.my_msgs
         self.my_msgs = []
         self.phase_t = now
@@ -229,7 +232,18 @@ class Session:
                 return True
         return False
 
+    def _forfeit_due(self) -> bool:
+        for x in self.pending:
+            if self.pend_at.get(x, 0) <= self.rnd and self.snap.active[x]:
+                return True
+        return False
+
     def _progress(self, now: int) -> None:
+        if self.state in ("commit", "reveal") and self._forfeit_due():
+            # A forfeit round has no roll: its outcome needs no commitment or
+            # reveal, so do not wait for seats that already moved on to vote.
+            self.fire("cheat")
+            self._settle(now)
         if self.state == "commit" and not self._waiting(self.commits):
             self.fire("commits_in")
             self.phase_t = now
@@ -249,6 +263,17 @@ class Session:
                 self.svc.event("disagreement", self, {"round": self.rnd,  # type: ignore[attr-defined]
                                                       "player": self.roster[s].hex()})
             if self.votes.final(self.my_state, act):
+                self._final(now)
+            elif self.alt is not None and self.votes.final(self.alt[2], self.alt[0].active):
+                # The others settled the outcome we voted before we saw the
+                # cheat: the round is final as they say, and the forfeit moves
+                # to the next round (as it does for a cheat seen late).
+                self.game, self.dice, self.my_state, late = self.alt
+                for x in late:
+                    if x not in self.pending:
+                        self.pending.append(x)
+                        self.pend_at[x] = self.rnd + 1
+                self.cheats = []
                 self._final(now)
 
     def _settle(self, now: int) -> None:
@@ -362,6 +387,10 @@ class Session:
         if self.state in ("commit", "reveal", "vote") and self.snap.active[s]:
             if s not in self.cheats:
                 self.cheats.append(s)
+            if self.state == "vote" and self.my_state and self.alt is None:
+                self.alt = (self.game, self.dice, self.my_state, [s])
+            elif self.alt is not None:
+                self.alt[3].append(s)
             self.fire("cheat")
             self._settle(now)
             self._progress(now)
