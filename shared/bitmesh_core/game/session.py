@@ -232,18 +232,7 @@ class Session:
                 return True
         return False
 
-    def _forfeit_due(self) -> bool:
-        for x in self.pending:
-            if self.pend_at.get(x, 0) <= self.rnd and self.snap.active[x]:
-                return True
-        return False
-
     def _progress(self, now: int) -> None:
-        if self.state in ("commit", "reveal") and self._forfeit_due():
-            # A forfeit round has no roll: its outcome needs no commitment or
-            # reveal, so do not wait for seats that already moved on to vote.
-            self.fire("cheat")
-            self._settle(now)
         if self.state == "commit" and not self._waiting(self.commits):
             self.fire("commits_in")
             self.phase_t = now
