@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MPY := $(BIN)/micropython
 # A plain ESP32 has about 110 KB of MicroPython heap: the core tests run in that.
-# The issue-2 target is one node with full tables in 64wK; with the routing and
-# its code loaded as .mpy into RAM it needs more (see docs/ARCHITECTURE.md), so
-# the budget check runs where it fits and `make bench` reports the 64wK attempt.
+# The issue-2 target is one node with full tables in 64wK; with its code loaded
+# as .mpy into RAM it needs 146 KB (see docs/ARCHITECTURE.md), so the budget
+# check runs at 96wK and `make bench` reports the 64wK attempt.
 MPY_HEAP ?= 110wK
-MPY_BUDGET_HEAP ?= 192wK
+MPY_BUDGET_HEAP ?= 96wK
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: all demo test test-unit test-mpy test-sim test-vboard test-bridge test-hw lint bench flash clean venv firmware

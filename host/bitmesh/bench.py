@@ -68,20 +68,25 @@ def bench_core() -> dict[str, float]:
 
 
 def bench_heap() -> dict[str, float]:
-    """One node with 128 peers and 1024 dedup entries under -X heapsize=64wK."""
+    """One node with 128 peers and 1024 dedup entries: does it run under
+    -X heapsize=64wK (the target), and what does it hold at 96wK?"""
     compiled = ROOT / "build/mpy-unix"
     subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
                    check=True, timeout=300)
     env = dict(os.environ, BITMESH_CORE_PATH=str(compiled))
-    r = subprocess.run([micropython(), "-X", "heapsize=64wK", str(ROOT / "tests/mpy/budget.py")],
-                       capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
-    d = _json_line(r.stdout)
-    return {
-        "heap64_ok": 1.0 if r.returncode == 0 else 0.0,
-        "heap64_live_bytes": float(d["heap_live_bytes"]),
-        "heap64_free_bytes": float(d["heap_free"]),
-        "heap64_code_bytes": float(d["code_bytes"]),
-    }
+    out: dict[str, float] = {}
+    for heap, tag in (("64wK", "heap64"), ("96wK", "heap96")):
+        r = subprocess.run([micropython(), "-X", f"heapsize={heap}",
+                            str(ROOT / "tests/mpy/budget.py")],
+                           capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+        out[f"{tag}_ok"] = 1.0 if r.returncode == 0 else 0.0
+        try:
+            d = _json_line(r.stdout)
+        except (RuntimeError, ValueError, KeyError):
+            continue  # a MemoryError before the report: only the verdict
+        out[f"{tag}_live_bytes"] = float(d["heap_live_bytes"])
+        out[f"{tag}_code_bytes"] = float(d["code_bytes"])
+    return out
 
 
 def _load(spec: str) -> Callable[[], dict[str, float]] | None:

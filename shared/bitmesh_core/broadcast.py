@@ -82,16 +82,17 @@ class Coverage:
             self.nb[s] = mask
             self.sym[s] = SYM_YES if lists_me else SYM_NO
 
-    def targets(self, slots: "object", loss: bytearray) -> int:
-        """Mask of peer slots that can hear this node. Also computes ``well``:
-        the neighbours for which one covering copy is enough (many neighbours
-        of their own, or a link to us that loses almost no heartbeats)."""
+    def targets(self, used: bytearray, loss: bytearray) -> int:
+        """Mask of peer slots (``used[s]`` set) that can hear this node. Also
+        computes ``well``: the neighbours for which one covering copy is enough
+        (many neighbours of their own, or a link to us that loses almost no
+        heartbeats). Allocates nothing but the masks: it runs per relay."""
         m = 0
         w = 0
         sym = self.sym
         deg = self.deg
-        for s in slots:  # type: ignore[attr-defined]
-            if sym[s]:
+        for s in range(len(used)):
+            if used[s] and sym[s]:
                 m |= 1 << s
                 if (deg[s] >= WELL_CONNECTED and loss[s] < LOSSY) or loss[s] < LOSSLESS:
                     w |= 1 << s

@@ -118,6 +118,26 @@ class KeyTable:
             i = i + 1 if i + 1 < cap else 0
         return -1
 
+    def clear(self) -> None:
+        """Forget every key, keeping the memory."""
+        idx = self.index
+        for i in range(len(idx)):
+            idx[i] = 0
+        u = self.used
+        for i in range(self.cap):
+            u[i] = 0
+        self.n = 0
+        self.hint = 0
+
+    def key_starts(self, slot: int, prefix: "bytes | bytearray") -> bool:
+        """True if the key stored at ``slot`` begins with ``prefix`` (no allocation)."""
+        o = slot * self.klen
+        keys = self.keys
+        for i in range(len(prefix)):
+            if keys[o + i] != prefix[i]:
+                return False
+        return True
+
     def key_at(self, slot: int) -> bytes:
         o = slot * self.klen
         return bytes(self.keys[o : o + self.klen])

@@ -12,6 +12,7 @@ from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import SENT, WAIT, Held, HoldQueue, MsgDedup
+from .keytable import KeyTable
 from .packet import (
     F_ACK_REQ,
     F_DST,
@@ -67,7 +68,7 @@ class MeshRouter(Router):
         self.msgs = MsgDedup(c.msg_dedup)
         self.waits = []  # type: list[HopWait]
         self.fwaits = []  # type: list[FloodWait]
-        self.shorts = {}  # type: dict[bytes, int]
+        self.shorts = KeyTable(c.max_peers, 4)  # 4-byte short id -> peer slot
         self.replied = {}  # type: dict[bytes, int]
         self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
@@ -81,16 +82,19 @@ class MeshRouter(Router):
 
     # ------------------------------------------------------------ helpers
     def _slot_of_short(self, short: bytes) -> int:
+        if len(short) != 4:
+            return -1
         s = self.shorts.get(short, -1)
-        if s >= 0 and self.node.peers.ids[s][:4] != short:
+        if s >= 0 and not self.node.peers.id_starts(s, short):
             return -1
         return s
 
     def _rebuild_shorts(self) -> None:
-        self.shorts = {}
+        sh = self.shorts
+        sh.clear()
         by_id = self.node.peers.by_id
-        for nid in by_id:
-            self.shorts[nid[:4]] = by_id[nid]
+        for s in by_id.values():
+            sh[by_id.key_at(s)[:4]] = s
 
     def _rep_penalty(self, short: bytes) -> int:
         s = self._slot_of_short(short)
@@ -100,7 +104,7 @@ class MeshRouter(Router):
         return 0 if r >= 40 else (40 - r) * 2
 
     def _targets(self) -> int:
-        return self.cov.targets(self.node.peers.by_id.values(), self.node.peers.loss)
+        return self.cov.targets(self.node.peers.by_id.used, self.node.peers.loss)
 
     def _jitter(self, span: int) -> int:
         return int(self.node.rng.getrandbits(10)) * span // 1024  # type: ignore[attr-defined]
@@ -147,18 +151,22 @@ class MeshRouter(Router):
 
     # ---------------------------------------------------------- heartbeats
     def heartbeat_tlvs(self, now: int) -> bytes:
-        ids = list(self.node.peers.by_id)
-        n = len(ids)
+        by_id = self.node.peers.by_id
+        used = by_id.used
+        slots = [s for s in range(len(used)) if used[s]]  # small ints: no objects
+        n = len(slots)
         self.dead_end = n == 1  # what neighbours now believe: they expect link acks
         if n == 0:
             return tlv(TLV_NEIGHBORS, b"\x00")
-        out = bytearray(1)
-        out[0] = n if n < 255 else 255
         k = n if n < MAX_LISTED else MAX_LISTED
+        out = bytearray(1 + 4 * k)
+        out[0] = n if n < 255 else 255
         start = self.hb_rot % n
         self.hb_rot += k
+        keys = by_id.keys
         for i in range(k):
-            out += ids[(start + i) % n][:4]
+            o = 8 * slots[(start + i) % n]
+            out[1 + 4 * i:5 + 4 * i] = keys[o:o + 4]
         return tlv(TLV_NEIGHBORS, bytes(out))
 
     def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
@@ -225,7 +233,7 @@ class MeshRouter(Router):
         if not self.origins.allow(p.src, now):
             self.st["origin_limited"] += 1
             n.drop("origin_rate")
-            if link >= 0 and n.peers.ids[link] == p.src:
+            if link >= 0 and n.peers.id_starts(link, p.src):
                 n.peers.adjust_rep(link, -2)
             return
         rr = p.route()
@@ -330,7 +338,7 @@ class MeshRouter(Router):
             rr = p.route()
             for w in self.waits:
                 if w.pid == pid and (_has_short(rr, w.nxt) or (
-                        link >= 0 and n.peers.ids[link][:4] == w.nxt)):
+                        link >= 0 and n.peers.id_starts(link, w.nxt))):
                     self._hop_acked(pid, now)
                     break
         cov = self.cov

@@ -53,7 +53,7 @@ from .packet import (
 )
 from .peers import ROLE_CODES, PeerTable
 from .replay import ReplayGuard
-from .router import ROUTERS, Router
+from .router import Router, router_class
 from .txqueue import P_BULK, P_CONTROL, P_DATA, P_GAME, TxEntry, TxQueue
 
 IF_ESPNOW = 0
@@ -107,7 +107,7 @@ class MeshNode:
 
     # ---------------------------------------------------------------- set-up
     def _make_router(self, name: str) -> Router:
-        cls = ROUTERS.get(name)
+        cls = router_class(name)
         if cls is None:
             raise ValueError("unknown router " + name)
         return cls(self)
@@ -255,7 +255,7 @@ class MeshNode:
             self.peers.heard(s, rssi, now)
             self.push_event(PeerUp(p.src, iface, rssi))
             self.router.peer_up(p.src, now)
-        elif self.peers.addr[s] != addr or self.peers.iface[s] != iface:
+        elif not self.peers.by_addr.key_starts(s, addr) or self.peers.iface[s] != iface:
             self.peers.relink(s, addr, iface)
             self.peers.heard(s, rssi, now)
         role = p.tlv(TLV_ROLE)
@@ -309,7 +309,7 @@ class MeshNode:
         every interface. ``due``/``key`` make it a cancellable delayed relay."""
         if to >= 0:
             self.peers.tx[to] += 1
-            self._push(TxEntry(prio, self.peers.iface[to], self.peers.addr[to], frame, due, key))
+            self._push(TxEntry(prio, self.peers.iface[to], self.peers.addr_of(to), frame, due, key))
             return
         for i in self.ifaces:
             self._push(TxEntry(prio, i, None, frame, due, key))

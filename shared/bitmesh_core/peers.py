@@ -27,7 +27,7 @@ TOKEN_SCALE = 16  # tokens are stored in 1/16ths so refill is integer math
 
 class PeerTable:
     __slots__ = (
-        "cap", "by_id", "by_addr", "ids", "addr", "iface", "last_seen", "first_seen",
+        "cap", "by_id", "by_addr", "iface", "last_seen", "first_seen",
         "rx", "tx", "rssi", "loss", "latency", "rep", "role", "tokens", "tok_t",
         "beacon", "rate", "burst", "refused",
     )
@@ -38,8 +38,6 @@ class PeerTable:
         self.burst = burst
         self.by_id = KeyTable(capacity, 8)
         self.by_addr = KeyTable(capacity, ADDR_LEN)
-        self.ids = [b""] * capacity  # type: list[bytes]
-        self.addr = [b""] * capacity  # type: list[bytes]
         self.iface = bytearray(capacity)
         self.last_seen = array("i", bytes(4 * capacity))
         self.first_seen = array("i", bytes(4 * capacity))
@@ -57,6 +55,19 @@ class PeerTable:
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def node_id(self, s: int) -> bytes:
+        """The id of the peer in slot ``s`` (allocates 8 bytes). Ids and link
+        addresses live only in the two key tables, not in per-peer objects."""
+        return self.by_id.key_at(s)
+
+    def addr_of(self, s: int) -> bytes:
+        """The link address of slot ``s`` (allocates)."""
+        return self.by_addr.key_at(s)
+
+    def id_starts(self, s: int, prefix: "bytes | bytearray") -> bool:
+        """True if the id of slot ``s`` begins with ``prefix`` (no allocation)."""
+        return self.by_id.key_starts(s, prefix)
 
     def slot(self, node_id: bytes) -> int:
         """The slot of ``node_id`` or -1."""
@@ -78,11 +89,12 @@ class PeerTable:
             if s < 0:
                 self.refused += 1
                 return -1
-            self.remove(self.ids[s])
+            self.remove(self.node_id(s))
         self.by_id[node_id] = s
+        other = self.by_addr.get(addr)
+        if other >= 0:  # the address moved to the new peer
+            self.by_addr.pop(addr)
         self.by_addr[addr] = s
-        self.ids[s] = node_id
-        self.addr[s] = addr
         self.iface[s] = iface
         self.last_seen[s] = now
         self.first_seen[s] = now
@@ -114,15 +126,13 @@ class PeerTable:
     def remove(self, node_id: bytes) -> None:
         s = self.by_id.pop(node_id, -1)
         if s >= 0:
-            a = self.addr[s]
+            a = self.by_addr.key_at(s)
             if self.by_addr.get(a) == s:
                 self.by_addr.pop(a)
-            self.ids[s] = b""
-            self.addr[s] = b""
 
     def relink(self, s: int, addr: bytes, iface: int) -> None:
         """A known peer was heard at a new link address or interface."""
-        old = self.addr[s]
+        old = self.by_addr.key_at(s)
         if old != addr and len(addr) == ADDR_LEN:
             if self.by_addr.get(old) == s:
                 self.by_addr.pop(old)
@@ -130,7 +140,6 @@ class PeerTable:
             if other >= 0:  # the address moved to this peer: unmap the stale owner
                 self.by_addr.pop(addr)
             self.by_addr[addr] = s
-            self.addr[s] = addr
         self.iface[s] = iface
 
     def heard(self, s: int, rssi: int, now: int) -> None:
@@ -188,7 +197,7 @@ class PeerTable:
         used = self.by_id.used
         for s in range(self.cap):
             if used[s] and diff(now, self.last_seen[s]) > timeout_ms:
-                out.append(self.ids[s])
+                out.append(self.node_id(s))
         return out
 
     def snapshot(self, now: int) -> "list[dict[str, object]]":

@@ -100,8 +100,15 @@ class FloodRouter(Router):
 
 
 ROUTERS = {"flood": FloodRouter}  # type: dict[str, type[Router]]
+# Routers in their own modules register in ROUTERS when imported. They are
+# imported on first use, so a board pays RAM only for the router it runs.
+ROUTER_MODULES = {"managed": "managed", "bitmesh": "mesh"}
 
 
-# Routers in their own modules register themselves in ROUTERS on import.
-from . import mesh  # noqa: E402,F401
-from .managed import ManagedFloodRouter as _managed  # noqa: E402,F401 (registers "managed")
+def router_class(name: str) -> "type[Router] | None":
+    """The router registered as ``name`` (importing its module), or None."""
+    cls = ROUTERS.get(name)
+    if cls is None and name in ROUTER_MODULES:
+        __import__("bitmesh_core." + ROUTER_MODULES[name])
+        cls = ROUTERS.get(name)
+    return cls

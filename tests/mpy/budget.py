@@ -19,6 +19,7 @@ sys.path.insert(0, os.getenv("BITMESH_CORE_PATH") or ROOT + "/shared")
 gc.collect()
 base = gc.mem_alloc()
 
+from bitmesh_core import mesh  # noqa: E402,F401  (the default router, loaded on first use)
 from bitmesh_core import packet as P  # noqa: E402
 from bitmesh_core.auth import FrameAuth  # noqa: E402
 from bitmesh_core.config import NodeConfig  # noqa: E402

@@ -11,12 +11,12 @@ import pytest
 from bitmesh.sim import services
 from bitmesh.sim.engine import Engine, run_scenario
 from bitmesh.sim.scenario import load_scenario, parse_scenario
-from bitmesh_core.router import ROUTERS
+from bitmesh_core.router import router_class
 
 pytestmark = pytest.mark.sim
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-ROUTER_NAMES = [r for r in ("flood", "managed", "bitmesh") if r in ROUTERS]
+ROUTER_NAMES = [r for r in ("flood", "managed", "bitmesh") if router_class(r) is not None]
 
 
 @pytest.mark.parametrize("name, seconds", [("line-8", 120), ("partition-heal", 260),

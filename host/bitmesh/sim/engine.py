@@ -33,13 +33,13 @@ from bitmesh.sim.scenario import Scenario, Traffic
 from bitmesh_core import packet
 from bitmesh_core.auth import FrameAuth
 from bitmesh_core.clock import diff, wrap
-from bitmesh_core.config import NodeConfig
+from bitmesh_core.config import ROUTER_NAMES, NodeConfig
 from bitmesh_core.events import Event
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import MeshNode
 from bitmesh_core.packet import T_BROADCAST, TLV_PAYLOAD, build, tlv
 from bitmesh_core.rng import SeededRng
-from bitmesh_core.router import ROUTERS
+from bitmesh_core.router import router_class
 
 NETWORK_KEY = hashlib.sha256(b"bitmesh-sim network key").digest()
 ROGUE_KEY = hashlib.sha256(b"bitmesh-sim rogue key").digest()
@@ -79,8 +79,8 @@ def install_hash_memo() -> None:
 
 def check_router(name: str) -> None:
     """Raise UsageError unless ``name`` is a registered core router."""
-    if name not in ROUTERS:
-        have = ", ".join(sorted(ROUTERS))
+    if name not in ROUTER_NAMES or router_class(name) is None:
+        have = ", ".join(ROUTER_NAMES)
         raise UsageError(f"router {name!r} is not available in this build of bitmesh_core "
                          f"(available: {have})")
 

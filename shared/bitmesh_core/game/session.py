@@ -114,7 +114,7 @@ class Session:
         self.cheat_round = 2
         self.old_commit = b""
         self.start_msg = b""
-        self.alt = None  # type: tuple | None
+        self.alt = None  # type: tuple[Craps, tuple[int, int], bytes, list[int]] | None
 
     # ------------------------------------------------------------ machine
     def fire(self, event: str) -> None:
