@@ -599,6 +599,10 @@ class MeshRouter(Router):
                 t = fw.due
         return t
 
+    def route_list(self, now: int) -> "list[dict[str, object]]":
+        """Known routes for status (``RouteTable.best_routes``)."""
+        return self.routes.best_routes(now)
+
     def stats(self) -> "dict[str, object]":
         d = {}  # type: dict[str, object]
         for k in self.st:

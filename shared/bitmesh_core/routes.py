@@ -157,6 +157,28 @@ class RouteTable:
             self.forget(dst)
         return best
 
+    def best_routes(self, now: int) -> "list[dict[str, object]]":
+        """Each destination's best fresh path, for status output (allocates;
+        not for the hot path): dst, next_hop (short id), hops, reliability,
+        verified, age_ms and how many paths are kept."""
+        out = []  # type: list[dict[str, object]]
+        k = self.k
+        for dst in list(self.by_id):
+            p = self.best(dst, now)
+            if p is None:
+                continue
+            j = self._find(dst, p)
+            kept = 0
+            s = self.by_id.get(dst, -1)
+            for i in range(s * k, s * k + k):
+                if self.paths[i] is not None:
+                    kept += 1
+            out.append({"dst": dst.hex(), "next_hop": (p[:4] if p else dst[:4]).hex(),
+                        "hops": (len(p) >> 2) + 1, "reliability": self.rel[j],
+                        "verified": bool(self.ver[j]), "age_ms": diff(now, self.t[j]),
+                        "paths": kept})
+        return out
+
     def has(self, dst: bytes, now: int) -> bool:
         return self.best(dst, now) is not None
 
@@ -225,6 +247,7 @@ class RouteTable:
         return out
 
     def snapshot(self, now: int) -> "list[dict[str, object]]":
+        """Every path kept, for debugging and the simulator (allocates)."""
         out = []  # type: list[dict[str, object]]
         for dst in self.by_id:
             s = self.by_id[dst]

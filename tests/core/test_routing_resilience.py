@@ -5,7 +5,7 @@ API via tests/core/harness.Mesh.
 """
 
 from bitmesh_core.compat import MICROPYTHON
-from core.harness import Mesh, grid
+from core.harness import Mesh, grid, line
 
 # Routing tables sized so a dozen nodes fit one board-sized MicroPython heap.
 SMALL = {"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
@@ -193,3 +193,22 @@ def test_airtime_budget_holds_bulk_but_not_control() -> None:
         node.handle_timer(now)
         total += len(node.frames_to_send())
     assert node.stats()["tables"]["txq"] == 0  # type: ignore[index]
+
+
+def test_dead_end_acks_floods_so_the_last_hop_is_retried() -> None:
+    # On a line the end node never relays, so the node before it hears no
+    # passive ack: the end node acks explicitly and the relay retries without it.
+    m = Mesh(4, line(4, 0.3), config=FAST, seed=3)
+    m.run(6000)
+    for k in range(20):
+        m.nodes[0].send_message(None, b"e%d" % k, m.now)
+        m.run(300)
+    m.run(1000)
+    got = sum(m.delivered(3, b"e%d" % k) for k in range(20))
+    assert rs(m, 3)["link_acks"] >= 10
+    assert rs(m, 2)["flood_retries"] >= 1
+    assert got >= 18, got
+
+
+def rs(m: Mesh, i: int) -> dict:
+    return m.nodes[i].stats()["router_stats"]  # type: ignore[return-value]

@@ -122,3 +122,15 @@ def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
     assert rs(m, 1)["hold"] == 0
     healed = m.kinds(1, "healed")
     assert healed and m.id(2) in healed[0].back
+
+
+def test_route_list_shows_learned_routes_for_status() -> None:
+    m = Mesh(4, line(4), config=FAST)
+    m.run(3000)
+    m.nodes[0].send_message(m.id(3), b"r", m.now)
+    m.run(800)
+    routes = m.nodes[0].router.route_list(m.now)  # type: ignore[attr-defined]
+    by_dst = {r["dst"]: r for r in routes}
+    far = by_dst[m.id(3).hex()]
+    assert far["hops"] == 3 and far["next_hop"] == m.id(1)[:4].hex(), far
+    assert by_dst[m.id(1).hex()]["hops"] == 1
