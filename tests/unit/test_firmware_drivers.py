@@ -252,6 +252,8 @@ def test_bot_service_starts_or_logs_one_line(fw: types.SimpleNamespace,
     from bitmesh_core.rng import SeededRng
 
     monkeypatch.setattr(gc, "mem_free", lambda: 1234, raising=False)
+    thresholds: list[int] = []
+    monkeypatch.setattr(gc, "threshold", thresholds.append, raising=False)
     node = MeshNode(NodeConfig(), Identity.from_secret(bytes(32)), bytes(32), SeededRng(1), 0)
     log = _Log()
     none = fw.services.Services()
@@ -267,6 +269,7 @@ def test_bot_service_starts_or_logs_one_line(fw: types.SimpleNamespace,
     good = fw.services.Services()
     good.start(node, {"bot": {"table": "t", "host": True, "seats": 2, "rounds": 1}}, log, 0)
     assert log.lines[0][1] == "bot_started" and good.bot is not None
+    assert thresholds == [fw.services.BOT_GC_THRESHOLD]  # collect often while playing
     good.on_timer(5)
     assert good.next_timer() is not None
     assert good.status()["state"] == "lobby"
