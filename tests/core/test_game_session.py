@@ -103,4 +103,3 @@ def test_replayed_move_is_detected() -> None:
         assert cheats(m, i) == [(bad, "replay")], cheats(m, i)
         assert finals(m, i) == finals(m, 0)
         assert len(finals(m, i)) == 3
-
