@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bitmesh.cli import main
+from bitmesh.commands.game import parse_bet
 from bitmesh.gateway.apiclient import ApiClient, ApiError
 from bitmesh.gateway.gameclient import describe_roll, play_table
 from bitmesh.gateway.links import LoopbackLink
@@ -62,6 +63,17 @@ def test_describe_roll() -> None:
     assert describe_roll(0, 0, 0).startswith("forfeit round")
 
 
+def test_terminal_bet_answers() -> None:
+    assert parse_bet("p", 1000) == ("pass", 10)
+    assert parse_bet("p 20", 1000) == ("pass", 20)
+    assert parse_bet("dont 5", 1000) == ("dont_pass", 5)
+    assert parse_bet("f", 4) == ("field", 4)
+    assert parse_bet("n", 1000) is None and parse_bet("none 3", 1000) is None
+    for bad in ("", "x", "p ten", "p 0", "p 1001", "p 1 2", "F 3 "):
+        with pytest.raises(ValueError):
+            parse_bet(bad, 1000 if bad != "F 3 " else 2)
+
+
 async def test_laptop_hosts_and_plays_two_bots_to_table_done(
         mesh: tuple[Gateway, VirtualMesh, list[Bot]]) -> None:
     g, _vm, bots = mesh
@@ -95,6 +107,32 @@ async def test_laptop_hosts_and_plays_two_bots_to_table_done(
         assert f"round {r}: " in text
     assert "table done after 3 rounds; bankrolls: you " in text
     assert [x["state"] for x in lobby["tables"]] == ["done"]
+
+
+async def test_a_late_answer_bets_on_the_round_that_awaits_it(
+        mesh: tuple[Gateway, VirtualMesh, list[Bot]]) -> None:
+    g, _vm, _bots = mesh
+    asked: list[int] = []
+
+    async def slow(ev: dict[str, Any]) -> tuple[str, int] | None:
+        asked.append(ev["round"])
+        if len(asked) == 1:
+            await asyncio.sleep(5.0)  # longer than the gateway's bet_ms (3 s)
+        return ("field", 7)
+
+    lines: list[str] = []
+    c = await ApiClient.connect(g.url, TOKEN, events=["games"])
+    try:
+        result = await play_table(c, "gw-table", host=True, seats=3, rounds=3, ask=slow,
+                                  out=lines.append, wait=20)
+    finally:
+        await c.close()
+    assert result["rounds"] == 3, lines
+    # Round 1 went without a bet; its late answer was the bet of round 2, whose
+    # question was not asked again; round 3 was asked.
+    assert asked == [1, 3], (asked, lines)
+    assert any("round 2 wants a bet: your pending answer goes to it" in x for x in lines)
+    assert not any(x.startswith("bet not placed") for x in lines), lines
 
 
 async def test_laptop_joins_a_table_a_board_bot_hosts() -> None:

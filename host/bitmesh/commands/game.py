@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +105,64 @@ def game_group() -> None:
     """Decentralized games: commit-reveal dice, signed moves, consensus."""
 
 
-def _prompt_bet(ev: dict[str, Any]) -> tuple[str, int] | None:
-    """Ask the person at the terminal for a bet (runs in a worker thread)."""
-    bank = int(ev.get("bankroll", 0))
-    if bank <= 0:
-        return None
-    point = int(ev.get("point", 0))
-    phase = "come-out" if point == 0 else f"point {point}"
-    secs = int(ev.get("wait_ms", 0)) // 1000
-    c = click.prompt(f"round {ev.get('round')} ({phase}, bankroll {bank}, {secs} s to choose) "
-                     "bet [p]ass [d]on't [f]ield [n]one", default="p" if point == 0 else "n",
-                     type=click.Choice(list(CHOICES)), show_choices=False)
-    if c == "n":
-        return None
-    amt = click.prompt("amount", default=min(10, bank), type=click.IntRange(1, min(bank, 65535)))
-    return ({"p": "pass", "d": "dont_pass", "f": "field"}[c], amt)
+BET_WORDS = {"p": "pass", "d": "dont_pass", "f": "field", "n": "none"}
 
 
-async def _ask(ev: dict[str, Any]) -> tuple[str, int] | None:
-    return await asyncio.to_thread(_prompt_bet, ev)
+def parse_bet(text: str, bankroll: int) -> tuple[str, int] | None:
+    """``"p 10"``, ``"d"``, ``"field 5"``, ``"n"`` -> (bet, amount), or None for no
+    bet; ValueError for anything else. The amount defaults to min(10, bankroll)."""
+    words = text.lower().split()
+    if not words or words[0][:1] not in BET_WORDS or len(words) > 2:
+        raise ValueError(text)
+    bet = BET_WORDS[words[0][:1]]
+    if bet == "none":
+        return None
+    amount = int(words[1]) if len(words) == 2 else min(10, bankroll)
+    if not 1 <= amount <= min(bankroll, 65535):
+        raise ValueError(text)
+    return (bet, amount)
+
+
+class TerminalBets:
+    """Asks the person at the terminal for each bet, reading stdin on the event
+    loop (no thread: Ctrl-C and the end of the table never wait for a line)."""
+
+    def __init__(self) -> None:
+        self.reader: asyncio.StreamReader | None = None
+        self.closed = False
+
+    async def _line(self) -> str | None:
+        if self.reader is None:
+            reader = asyncio.StreamReader()
+            try:
+                await asyncio.get_running_loop().connect_read_pipe(
+                    lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            except (ValueError, OSError):  # a regular file: not interactive
+                return None
+            self.reader = reader
+        raw = await self.reader.readline()
+        return raw.decode("utf-8", "replace") if raw else None
+
+    async def __call__(self, ev: dict[str, Any]) -> tuple[str, int] | None:
+        bank = int(ev.get("bankroll", 0))
+        if bank <= 0 or self.closed:
+            return None
+        point = int(ev.get("point", 0))
+        phase = "come-out" if point == 0 else f"point {point}"
+        default = "p" if point == 0 else "n"
+        while True:
+            click.echo(f"round {ev.get('round')} ({phase}, bankroll {bank}, "
+                       f"{int(ev.get('wait_ms', 0)) // 1000} s to choose) bet: p(ass) "
+                       f"d(on't pass) f(ield) n(one) [amount] [{default}]: ", nl=False)
+            line = await self._line()
+            if line is None:
+                self.closed = True
+                click.echo("\n(no input: no more bets; --auto lets the bots' strategy play)")
+                return None
+            try:
+                return parse_bet(line.strip() or default, bank)
+            except ValueError:
+                click.echo(f"  answer like: p 10, d 20, f 5 or n (amount 1..{min(bank, 65535)})")
 
 
 def _play_gateway(url: str, token_file: Path | None, table: str, host: bool, seats: int,
@@ -137,7 +177,7 @@ def _play_gateway(url: str, token_file: Path | None, table: str, host: bool, sea
             await c.request("unsubscribe", events=["messages"])
             return await play_table(c, table, host=host, seats=seats, rounds=rounds,
                                     bankroll=bankroll, auto=auto, wait=wait,
-                                    ask=None if auto else _ask, out=con.print)
+                                    ask=None if auto else TerminalBets(), out=con.print)
         finally:
             await c.close()
 
@@ -184,10 +224,13 @@ def craps(gateway: str | None, table: str | None, host: bool, seats: int, bankro
     Other players: laptops doing the same, or boards provisioned with
     `bitmesh provision ... --bot-table friday` (a board bot joins when it hears
     the table). Each round prints the dice, what they decided and every bankroll.
-    You choose a bet when a round starts (or --auto); no answer in time = no bet.
+    Each round asks for your bet: p(ass), d(on't pass), f(ield) or n(one), then an
+    optional amount ("p 20"); no answer in time = no bet; --auto bets for you.
 
     \b
-    In-process, no hardware:  bitmesh game craps --local 3
+    No hardware:  bitmesh game craps --local 3              (in-process bots)
+    or a virtual mesh with bots behind a gateway:
+      bitmesh gateway --virtual --virtual-bots 2 --bot-table friday --key-file KEY
     """
     if gateway is not None and local is not None:
         raise UsageError("give either --gateway URL or --local N, not both")

@@ -147,46 +147,81 @@ async def play_table(c: ApiClient, table: str, *, host: bool = False, seats: int
 
 async def _play(c: ApiClient, view: TableView, wait: float, stall: float, ask: Ask | None,
                 out: Callable[[str], None]) -> None:
+    """Handle game events until the table is done. A person's answer may come
+    while events keep arriving: at most one question is open at a time, and
+    its answer bets on whichever round awaits a bet when it comes."""
     deadline = time.monotonic() + wait
-    while not view.done:
-        ev = await c.next_event(max(0.0, deadline - time.monotonic()))
-        if ev is None:
-            if c.closed:
+    getter: asyncio.Future[dict[str, Any] | None] | None = None
+    prompt: asyncio.Future[tuple[str, int] | None] | None = None
+    try:
+        while not view.done:
+            if getter is None:
+                getter = asyncio.ensure_future(c.next_event())
+            waits: set[asyncio.Future[Any]] = {getter}
+            if prompt is not None:
+                waits.add(prompt)
+            done, _ = await asyncio.wait(waits, timeout=max(0.0, deadline - time.monotonic()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if prompt is not None and prompt in done:
+                choice = prompt.result()
+                prompt = None
+                await _send_bet(c, view, choice, out)
+            if getter not in done:
+                if not done:
+                    raise BitmeshError(_stuck(view, wait, stall))
+                continue
+            ev = getter.result()
+            getter = None
+            if ev is None:
                 raise BitmeshError("the gateway closed the connection during the game")
-            if not view.players:
-                raise BitmeshError(f"table {view.name} did not start within {wait:g}s "
-                                   "(not enough players joined)")
-            raise BitmeshError(f"table {view.name} made no progress for {stall:g}s "
-                               "(players gone or out of reach)")
-        if ev.get("ev") != "game" or ev.get("table") != view.tid:
-            continue
-        deadline = time.monotonic() + stall
-        name = ev.get("name")
-        if name == "table_started":
-            view.players = [str(p) for p in ev.get("players", [])]
-            others = ", ".join(short(p) for p in view.players if p != view.me)
-            out(f"table started: {len(view.players)} players; you are seat {view.seat} "
-                f"with {others}")
-        elif name == "not_seated":
-            raise BitmeshError(f"table {view.name} started without you (it was full)")
-        elif name == "bet_wanted":
-            await _bet(c, view, ev, ask, out)
-        elif name == "round_final":
-            out(view.round_line(ev))
-        elif name == "table_done":
-            view.done = True
-            view.bankrolls = list(ev.get("bankrolls", view.bankrolls))
-            out(f"table done after {len(view.history)} rounds; "
-                f"bankrolls: {view.banks(view.bankrolls)}")
-        elif name in NOTES:
-            who = short(str(ev.get("player", "")))
-            extra = f" ({ev['cheat']})" if "cheat" in ev else ""
-            out(f"{NOTES[name]}: {who}{extra} in round {ev.get('round', '?')}")
+            if ev.get("ev") != "game" or ev.get("table") != view.tid:
+                continue
+            deadline = time.monotonic() + stall
+            if ev.get("name") == "bet_wanted":
+                if ask is None:
+                    await _send_bet(c, view, None, out)
+                elif prompt is None:
+                    prompt = asyncio.ensure_future(ask(ev))
+                else:
+                    out(f"round {ev.get('round')} wants a bet: your pending answer goes to it")
+            else:
+                _show(view, ev, out)
+    finally:
+        for f in (getter, prompt):
+            if f is not None:
+                f.cancel()
 
 
-async def _bet(c: ApiClient, view: TableView, ev: dict[str, Any], ask: Ask | None,
-               out: Callable[[str], None]) -> None:
-    choice = await ask(ev) if ask is not None else None
+def _stuck(view: TableView, wait: float, stall: float) -> str:
+    if not view.players:
+        return f"table {view.name} did not start within {wait:g}s (not enough players joined)"
+    return f"table {view.name} made no progress for {stall:g}s (players gone or out of reach)"
+
+
+def _show(view: TableView, ev: dict[str, Any], out: Callable[[str], None]) -> None:
+    name = ev.get("name")
+    if name == "table_started":
+        view.players = [str(p) for p in ev.get("players", [])]
+        others = ", ".join(short(p) for p in view.players if p != view.me)
+        out(f"table started: {len(view.players)} players; you are seat {view.seat} "
+            f"with {others}")
+    elif name == "not_seated":
+        raise BitmeshError(f"table {view.name} started without you (it was full)")
+    elif name == "round_final":
+        out(view.round_line(ev))
+    elif name == "table_done":
+        view.done = True
+        view.bankrolls = list(ev.get("bankrolls", view.bankrolls))
+        out(f"table done after {len(view.history)} rounds; "
+            f"bankrolls: {view.banks(view.bankrolls)}")
+    elif name in NOTES:
+        who = short(str(ev.get("player", "")))
+        extra = f" ({ev['cheat']})" if "cheat" in ev else ""
+        out(f"{NOTES[name]}: {who}{extra} in round {ev.get('round', '?')}")
+
+
+async def _send_bet(c: ApiClient, view: TableView, choice: tuple[str, int] | None,
+                    out: Callable[[str], None]) -> None:
     bet, amount = choice if choice is not None else ("none", 0)
     r = await c.request("game_bet", check=False, table=view.name, bet=bet, amount=amount)
     if not r.get("ok"):
