@@ -10,6 +10,10 @@ latter. Layout (docs/FIRMWARE.md is the reference)::
      "radios": {"espnow": bool, "ble": bool},
      "led_pin": int | null, "led_type": "gpio" | "ws2812" | null,
      "node": {NodeConfig overrides}, "bot": {...}, "vboard": {...}}
+
+The ``bot`` section is checked apart (``bot_error``): ``load`` accepts a bad
+one (the board then runs without the bot and says why, firmware/services.py)
+while ``save`` refuses it, so provisioning reports the mistake at once.
 """
 
 import json
@@ -22,6 +26,9 @@ CONFIG_TMP = "config.json.tmp"
 BOOTS = "bootcount"
 KNOWN = ("name", "role", "network", "node_secret", "radios", "led_pin", "led_type",
          "node", "bot", "vboard", "wdt_ms", "board")
+# integer bot keys -> (lowest, highest)
+BOT_INTS = {"seats": (2, 8), "rounds": (1, 65535), "bankroll": (1, 1000000000)}
+BOT_KEYS = ("game", "table", "host", "seats", "rounds", "bankroll", "host_id")
 
 
 def _exists(path: str) -> bool:
@@ -83,6 +90,37 @@ def validate(d: object) -> "str | None":
     return None
 
 
+def _int_in(v: object, lo: int, hi: int) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int) and lo <= v <= hi
+
+
+def bot_error(b: object) -> "str | None":
+    """None when a ``bot`` section is usable (or empty), else the first
+    problem as one line: ``{"game": "craps", "table": str, "host": bool,
+    "seats": 2..8, "rounds": 1..65535, "bankroll": int, "host_id": 16 hex}``."""
+    if b is None:
+        return None
+    if not isinstance(b, dict):
+        return "bot: expected an object"
+    for k in b:
+        if k not in BOT_KEYS:
+            return "bot: unknown key " + str(k) + " (known: " + ", ".join(BOT_KEYS) + ")"
+    if b.get("game", "craps") != "craps":
+        return "bot.game: expected \"craps\""
+    t = b.get("table", "bitmesh")
+    if not isinstance(t, str) or not 0 < len(t) <= 31:
+        return "bot.table: expected a name of 1..31 characters"
+    if not isinstance(b.get("host", False), bool):
+        return "bot.host: expected true or false"
+    for k in BOT_INTS:
+        lo, hi = BOT_INTS[k]
+        if k in b and not _int_in(b[k], lo, hi):
+            return "bot." + k + ": expected an integer in " + str(lo) + ".." + str(hi)
+    if "host_id" in b and not _hex(b["host_id"], 16):
+        return "bot.host_id: expected 16 hex digits (the host's node id)"
+    return None
+
+
 def node_config(d: "dict[str, object]") -> NodeConfig:
     """The core's NodeConfig from a config dict (raises ConfigError)."""
     node = d.get("node", {})
@@ -138,6 +176,8 @@ def write_atomic(path: str, text: str) -> None:
 def save(d: "dict[str, object]", path: str = CONFIG) -> "str | None":
     """Validate and write a config; None on success, else the reason."""
     reason = validate(d)
+    if reason is None and isinstance(d, dict):
+        reason = bot_error(d.get("bot"))
     if reason is not None:
         return reason
     write_atomic(path, json.dumps(d))

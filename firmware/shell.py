@@ -12,19 +12,22 @@ allocation low; uasyncio would wait on the same poller.
 A missing or bad config, or a node that fails to start, leaves the board in
 the unprovisioned safe mode: the host link answers status/ping/provision, one
 clear error line is logged, and the loop never exits or crash-loops.
+
+Services above routing (the craps bot of the config's ``bot`` section) live
+in firmware/services.py; host-link requests in firmware/hostops.py.
 """
 
 import binascii
 import gc
-import json
 import os
 import select
 import sys
 import time
 
 import fwconfig
-from framewriter import FrameWriter
+import hostops
 from hostlink import HostLink
+from services import Services
 from status_led import StatusLed
 
 FW_VERSION = "0.1.0"
@@ -33,6 +36,7 @@ BLE_TICK_MS = 50
 STATUS_LOG_MS = 10000
 RX_BURST = 32
 DEFAULT_WDT_MS = 20000
+GC_START_THRESHOLD = 4096  # bytes allocated between collections while starting
 ROUTER_MODULES = {"bitmesh": "mesh", "managed": "managed"}  # router name -> core module
 
 
@@ -89,10 +93,16 @@ class Shell:
         self.mem_errors = 0
         self.started_t = None  # type: int | None  # ticks when the node started
         self.first_peer_t = None  # type: int | None  # ticks of the first peer_up
+        self.services = Services()
 
     # ---------------------------------------------------------------- set-up
     def setup(self) -> None:
         cfg = self.cfg
+        # Collect often while the core's modules load and its tables are made:
+        # garbage left between long-lived code objects fragments the heap so
+        # much that a 4 KB table no longer fits in 70 KB free.
+        gc.collect()
+        gc.threshold(GC_START_THRESHOLD)
         if cfg is not None:
             try:
                 self._start_node(cfg)
@@ -104,6 +114,9 @@ class Shell:
                     r.stop()  # type: ignore[attr-defined]
                 self.radios = []
         cfg = self.cfg
+        gc.threshold(-1)
+        if cfg is not None and self.node is not None:
+            self.services.start(self.node, cfg, self.link, ticks())
         if cfg is None:
             self.link.log("error", "unprovisioned", reason=self.reason,
                           hint="provision with: bitmesh provision --port PORT --name NAME "
@@ -256,11 +269,11 @@ class Shell:
     def _timeout(self, now: int) -> int:
         t = tdiff(self.next_tick, now)
         if self.node is not None:
-            nt = self.node.next_timer()  # type: ignore[attr-defined]
-            if nt is not None:
-                from bitmesh_core.clock import diff, wrap
+            from bitmesh_core.clock import diff, wrap
 
-                t = min(t, diff(nt, wrap(now)))
+            for nt in (self.node.next_timer(), self.services.next_timer()):  # type: ignore[attr-defined]
+                if nt is not None:
+                    t = min(t, diff(nt, wrap(now)))
         if self.ble is not None:
             t = min(t, BLE_TICK_MS)
         return max(0, min(t, TICK_MS))
@@ -278,7 +291,7 @@ class Shell:
 
     def _on_input(self, data: bytes) -> None:
         for m in self.link.feed(data):
-            self.handle(m)
+            hostops.handle(self, m)
 
     def step(self, now: int) -> None:
         """One turn of work at ``now`` (ticks ms)."""
@@ -298,6 +311,7 @@ class Shell:
                     self._on_input(line + b"\n")
             from bitmesh_core.clock import diff
 
+            self.services.on_timer(now)
             nt = node.next_timer()  # type: ignore[attr-defined]
             if nt is None or diff(now & 0x3FFFFFFF, nt) >= 0:
                 node.handle_timer(now)  # type: ignore[attr-defined]
@@ -374,137 +388,11 @@ class Shell:
 
     # ------------------------------------------------------------ host link
     def status(self) -> "dict[str, object]":
-        now = ticks()
-        d = {"state": self._state(), "reason": self.reason, "fw": FW_VERSION,
-             "platform": sys.platform, "node_id": self._node_id(), "name": self._name(),
-             "boot_count": self.boot_count, "uptime_ms": tdiff(now, self.t0),
-             "radios": dict(self.radio_state),
-             "heap": {"free": gc.mem_free(), "min_free": self.heap_min,
-                      "alloc": gc.mem_alloc()},
-             "hostlink": self.link.status(), "loop_errors": self.errors,
-             "memory_errors": self.mem_errors, "started_t": self.started_t,
-             "first_peer_t": self.first_peer_t,
-             "radio_stats": {}}  # type: dict[str, object]
-        for r in self.radios:
-            d["radio_stats"][r.name] = r.status()  # type: ignore[attr-defined,index]
-        cfg = self.cfg
-        node = self.node
-        if cfg is not None and node is not None:
-            net = cfg["network"]
-            d["role"] = node.config.role  # type: ignore[attr-defined]
-            d["network"] = net.get("name")  # type: ignore[attr-defined]
-            d["channel"] = net.get("channel", 1)  # type: ignore[attr-defined]
-            d["config"] = {"heartbeat_ms": node.config.heartbeat_ms,  # type: ignore[attr-defined]
-                           "peer_timeout_ms": node.config.peer_timeout_ms}  # type: ignore[attr-defined]
-            d["peers"] = node.peers.snapshot(now & 0x3FFFFFFF)  # type: ignore[attr-defined]
-            rl = getattr(node.router, "route_list", None)  # type: ignore[attr-defined]
-            d["routes"] = rl(now & 0x3FFFFFFF) if rl is not None else []
-            d["counters"] = node.stats()  # type: ignore[attr-defined]
-        else:
-            d["peers"] = []
-            d["routes"] = []
-        return d
+        return hostops.status(self)
 
     def handle(self, m: "dict[str, object]") -> None:
-        """One host request; never raises (bad fields are counted and refused)."""
-        try:
-            self._handle(m)
-        except MemoryError:
-            gc.collect()
-            self.mem_errors += 1
-            self.link.reply(m, False, "out of memory")
-        except Exception as e:  # noqa: BLE001
-            self.link.reject("bad_field", repr(e))
-            self.link.reply(m, False, "bad request: " + repr(e)[:80])
-
-    def _handle(self, m: "dict[str, object]") -> None:
-        op = m["op"]
-        link = self.link
-        if op == "ping":
-            link.reply(m, True, t=ticks())
-        elif op == "status":
-            self._reply_streamed(m, "status", self.status())
-        elif op == "provision":
-            reason = fwconfig.save(m.get("config"))  # type: ignore[arg-type]
-            if reason is not None:
-                link.reply(m, False, "config: " + reason)
-                return
-            link.reply(m, True, reboot=True)
-            self.reset_at = tadd(ticks(), 300)
-        elif op not in ("send", "set", "tx", "raw"):
-            link.reject("bad_op", str(op))
-            link.reply(m, False, "unknown op")
-        elif self.node is None:
-            link.reply(m, False, "unprovisioned")
-        elif op == "send":
-            self._op_send(m)
-        elif op == "set":
-            self._op_set(m)
-        elif op == "tx":
-            frame = binascii.a2b_base64(str(m["frame"]))
-            for r in self.radios:
-                r.send(None, frame)  # type: ignore[attr-defined]
-            link.reply(m, True)
-        else:
-            self.raw = bool(m.get("on", True))
-            link.reply(m, True, raw=self.raw)
-
-    def _reply_streamed(self, m: "dict[str, object]", key: str, value: object) -> None:
-        """An ok reply carrying one large field, framed by FrameWriter (BLE
-        mirroring needs the whole line, so it takes the ordinary path)."""
-        link = self.link
-        if "id" not in m:
-            return
-        if link.mirror is not None:
-            link.reply(m, True, **{key: value})  # type: ignore[arg-type]
-            return
-        w = FrameWriter(link.out)
-        link.out.write("@BM ")  # type: ignore[attr-defined]
-        try:
-            # keyword separators: the stubs list them positional, the VM refuses that
-            json.dump({"re": m["id"], "ok": True, key: value}, w,  # type: ignore[call-overload]
-                      separators=(",", ":"))
-            w.finish()
-        except Exception:
-            link.out.write("\n")  # type: ignore[attr-defined]  # end the broken line
-            raise
-
-    def _op_send(self, m: "dict[str, object]") -> None:
-        dst = m.get("dst")
-        dstb = None  # type: bytes | None
-        if dst is not None:
-            if not isinstance(dst, str) or len(dst) != 16:
-                self.link.reply(m, False, "dst: expected 16 hex digits or null")
-                return
-            dstb = binascii.unhexlify(dst)
-        data = binascii.a2b_base64(str(m.get("data", "")))
-        app = m.get("app", 0)
-        if isinstance(app, bool) or not isinstance(app, int) or not 0 <= app <= 255:
-            self.link.reply(m, False, "app: expected 0..255")
-            return
-        try:
-            mid = self.node.send_message(dstb, data, ticks(), app,  # type: ignore[attr-defined]
-                                         bool(m.get("ack", False)))
-        except ValueError as e:
-            self.link.reply(m, False, str(e))
-            return
-        self._flush()
-        self.link.reply(m, True, msg_id=mid)
-
-    def _op_set(self, m: "dict[str, object]") -> None:
-        from bitmesh_core.config import ConfigError
-
-        node = self.node
-        try:
-            if "heartbeat_ms" in m:
-                node.set_heartbeat_interval(m["heartbeat_ms"], ticks())  # type: ignore[attr-defined]
-            if "peer_timeout_ms" in m:
-                node.set_peer_timeout(m["peer_timeout_ms"])  # type: ignore[attr-defined]
-        except ConfigError as e:
-            self.link.reply(m, False, str(e))
-            return
-        self.link.reply(m, True, heartbeat_ms=node.config.heartbeat_ms,  # type: ignore[attr-defined]
-                        peer_timeout_ms=node.config.peer_timeout_ms)  # type: ignore[attr-defined]
+        """One host request (firmware/hostops.py); never raises."""
+        hostops.handle(self, m)
 
     def on_interrupt(self) -> None:
         """Ctrl-C: hand the REPL back. The ESP32 watchdog cannot be stopped, so

@@ -21,7 +21,9 @@ The config layout (docs/FIRMWARE.md is the reference)::
      "node_secret": 64 hex,
      "radios": {"espnow": bool, "ble": bool},
      "led_pin": int | null, "led_type": "gpio" | "ws2812" | null,
-     "board": str | null, "node": {}}                      # NodeConfig overrides
+     "board": str | null, "node": {},                      # NodeConfig overrides
+     "bot": {"game": "craps", "table": str, "host": bool,  # only with --bot-table
+             "seats": 2..8, "rounds": 1..65535}}
 """
 
 from __future__ import annotations
@@ -74,6 +76,22 @@ def parse_radios(text: str | None, network: Network, board: Board | None) -> dic
     return wanted
 
 
+def bot_section(table: str | None, host: bool = False, seats: int = 4,
+                rounds: int = 20) -> dict[str, Any] | None:
+    """The ``bot`` section (docs/FIRMWARE.md) for ``--bot-table``, or None."""
+    if table is None:
+        if host:
+            raise UsageError("--bot-host needs --bot-table NAME")
+        return None
+    if not 0 < len(table) <= 31:
+        raise UsageError(f"bad --bot-table {table!r}: 1..31 characters")
+    if not 2 <= seats <= 8:
+        raise UsageError(f"bad --bot-seats {seats}: 2..8")
+    if not 1 <= rounds <= 65535:
+        raise UsageError(f"bad --bot-rounds {rounds}: 1..65535")
+    return {"game": "craps", "table": table, "host": host, "seats": seats, "rounds": rounds}
+
+
 def build_config(
     name: str,
     role: str,
@@ -81,9 +99,10 @@ def build_config(
     secret: bytes,
     radios: dict[str, bool],
     board: Board | None,
+    bot: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``/config.json`` document for one node."""
-    return {
+    cfg: dict[str, Any] = {
         "name": name,
         "role": role,
         "network": {"name": network.name, "key": network.key, "channel": network.channel},
@@ -94,6 +113,9 @@ def build_config(
         "board": board.name if board is not None else None,
         "node": {},
     }
+    if bot is not None:
+        cfg["bot"] = dict(bot)
+    return cfg
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -181,8 +203,10 @@ def provision(
     reset: bool = True,
     timeout: float = 8.0,
     after_tmp: Callable[[], None] | None = None,
+    bot: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Provision the board on ``port``; return what was done (for ``--json``)."""
+    """Provision the board on ``port``; return what was done (for ``--json``).
+    ``bot``: a :func:`bot_section` to make the board a craps bot player."""
     check_name(name, "node")
     check_role(role)
     inv = Inventory.load(inventory_path)
@@ -197,7 +221,7 @@ def provision(
 
     secret = secrets.token_bytes(32)
     node_id = node_id_from_secret(secret)
-    config = build_config(name, role, network, secret, wanted, board)
+    config = build_config(name, role, network, secret, wanted, board, bot)
     data = config_bytes(config)
 
     with BoardRepl(port, timeout=timeout) as repl:
@@ -222,4 +246,5 @@ def provision(
         "inventory": str(inv.path),
         "replaced_config": previous.get("name") if previous else None,
         "reset": reset,
+        "bot": bot,
     }

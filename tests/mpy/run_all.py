@@ -16,10 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Files that host several game players in one VM: four nodes, each with its
+# Files that host several game players in one VM: three or four nodes, each with its
 # signing big-int maths, are three boards' worth of data sharing one heap, so
 # they get a heap of about four boards. Every other file runs on one board's heap.
-HEAP_OVERRIDES = {"test_game_session.py": "384wK"}
+HEAP_OVERRIDES = {"test_game_session.py": "384wK", "test_game_bots.py": "320wK"}
 
 
 def main() -> int:

@@ -137,10 +137,10 @@ def fw(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     for m in (mp, esp, net, bt):
         monkeypatch.setitem(sys.modules, m.__name__, m)
     monkeypatch.syspath_prepend(str(ROOT / "firmware"))
-    for name in ("espnow_radio", "ble_radio", "hostlink", "fwconfig"):
+    names = ("espnow_radio", "ble_radio", "hostlink", "fwconfig", "services")
+    for name in names:
         sys.modules.pop(name, None)
-    mods = {n: importlib.import_module(n)
-            for n in ("espnow_radio", "ble_radio", "hostlink", "fwconfig")}
+    mods = {n: importlib.import_module(n) for n in names}
     return types.SimpleNamespace(**mods)
 
 
@@ -213,3 +213,64 @@ def test_config_validation(fw: types.SimpleNamespace) -> None:
     assert "node.heartbeat_ms" in fw.fwconfig.validate({**ok, "node": {"heartbeat_ms": 1}})
     assert "unknown key" in fw.fwconfig.validate({**ok, "typo": 1})
     assert fw.fwconfig.validate([]) == "config is not a JSON object"
+
+
+def test_bot_config_errors(fw: types.SimpleNamespace, tmp_path: Path) -> None:
+    err = fw.fwconfig.bot_error
+    good = {"game": "craps", "table": "t1", "host": True, "seats": 3, "rounds": 5,
+            "bankroll": 500, "host_id": "ab" * 8}
+    assert err(good) is None and err({}) is None and err(None) is None
+    for bad, words in (([], "bot: expected an object"), ({"tabel": "x"}, "unknown key tabel"),
+                       ({"game": "poker"}, "bot.game"), ({"table": ""}, "bot.table"),
+                       ({"host": "yes"}, "bot.host"), ({"seats": 1}, "bot.seats"),
+                       ({"seats": True}, "bot.seats"), ({"rounds": 0}, "bot.rounds"),
+                       ({"host_id": "xyz"}, "bot.host_id")):
+        assert words in str(err(bad)), bad
+    ok = {"name": "a", "network": {"name": "n", "key": "ab" * 32}, "node_secret": "cd" * 32}
+    # A bad bot section never puts a board in safe mode; provisioning refuses it.
+    assert fw.fwconfig.validate({**ok, "bot": {"seats": 99}}) is None
+    target = str(tmp_path / "config.json")
+    assert "bot.seats" in str(fw.fwconfig.save({**ok, "bot": {"seats": 99}}, target))
+    assert fw.fwconfig.save({**ok, "bot": good}, target) is None
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def log(self, lvl: str, msg: str, **kw: Any) -> None:
+        self.lines.append((lvl, msg, kw))
+
+
+def test_bot_service_starts_or_logs_one_line(fw: types.SimpleNamespace,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from bitmesh_core.config import NodeConfig
+    from bitmesh_core.identity import Identity
+    from bitmesh_core.node import MeshNode
+    from bitmesh_core.rng import SeededRng
+
+    monkeypatch.setattr(gc, "mem_free", lambda: 1234, raising=False)
+    thresholds: list[int] = []
+    monkeypatch.setattr(gc, "threshold", thresholds.append, raising=False)
+    node = MeshNode(NodeConfig(), Identity.from_secret(bytes(32)), bytes(32), SeededRng(1), 0)
+    log = _Log()
+    none = fw.services.Services()
+    none.start(node, {"bot": {}}, log, 0)
+    assert none.bot is None and none.next_timer() is None and log.lines == []
+    bad = fw.services.Services()
+    bad.start(node, {"bot": {"seats": "four"}}, log, 0)
+    assert bad.bot is None and bad.status() == {"bot": "disabled"}
+    assert [(lvl, msg) for lvl, msg, _ in log.lines] == [("error", "bot_disabled")]
+    assert "bot.seats" in log.lines[0][2]["reason"]
+    bad.on_timer(10)  # without a bot: nothing to do, nothing raised
+    log.lines.clear()
+    good = fw.services.Services()
+    good.start(node, {"bot": {"table": "t", "host": True, "seats": 2, "rounds": 1}}, log, 0)
+    assert log.lines[0][1] == "bot_started" and good.bot is not None
+    assert thresholds == [fw.services.BOT_GC_THRESHOLD]  # collect often while playing
+    good.on_timer(5)
+    assert good.next_timer() is not None
+    assert good.status()["state"] == "lobby"
+    assert any(p for _i, _a, p in node.frames_to_send())  # the OPEN went out

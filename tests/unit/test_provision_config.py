@@ -11,7 +11,13 @@ import pytest
 from bitmesh.boards import load_board
 from bitmesh.errors import UsageError
 from bitmesh.inventory import Inventory
-from bitmesh.provisioning import build_config, check_role, config_bytes, parse_radios
+from bitmesh.provisioning import (
+    bot_section,
+    build_config,
+    check_role,
+    config_bytes,
+    parse_radios,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +37,23 @@ def test_config_passes_the_firmware_validator(tmp_path: Path) -> None:
     cfg = build_config("n-1", "gateway", net, bytes(range(32)), radios, board)
     assert fwconfig().validate(cfg) is None
     assert config_bytes(cfg).endswith(b"\n") and cfg["board"] == "esp32c3"
+
+
+def test_bot_section_passes_the_firmware_validator(tmp_path: Path) -> None:
+    net = Inventory(tmp_path / "i.json").create_network("home")
+    bot = bot_section("table-1", host=True, seats=3, rounds=5)
+    cfg = build_config("n-2", "relay", net, bytes(32), {"espnow": True, "ble": False}, None,
+                       bot)
+    fw = fwconfig()
+    assert fw.validate(cfg) is None and fw.bot_error(cfg["bot"]) is None
+    assert cfg["bot"] == {"game": "craps", "table": "table-1", "host": True, "seats": 3,
+                          "rounds": 5}
+    assert bot_section(None) is None and "bot" not in build_config(
+        "n-3", "relay", net, bytes(32), {"espnow": True, "ble": False}, None)
+    with pytest.raises(UsageError, match="--bot-host needs --bot-table"):
+        bot_section(None, host=True)
+    with pytest.raises(UsageError, match="--bot-table"):
+        bot_section("x" * 40)
 
 
 def test_radios_and_roles() -> None:

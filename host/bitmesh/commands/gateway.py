@@ -8,7 +8,9 @@ The network key comes from the inventory (``bitmesh network create``) or from
 ``--key-file`` (64 hex digits). The laptop's node identity is kept (0600) in the
 user config dir, or taken from an inventory node with ``--node``. ``--virtual``
 attaches to an in-process virtual mesh of ``--virtual-nodes`` simulated nodes
-(no hardware). Runs until Ctrl-C; link and broker outages are retried forever.
+(no hardware), and ``--virtual-bots N`` makes N of those nodes craps bots that
+join table ``--bot-table`` when it opens (``bitmesh game craps --gateway``).
+Runs until Ctrl-C; link and broker outages are retried forever.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ def resolve_key(key_file: Path | None, network: str | None,
 @click.option("--ble", "ble_target", metavar="NAME_OR_ADDR", help="Reach the board over BLE.")
 @click.option("--virtual", is_flag=True, help="Attach to an in-process virtual mesh.")
 @click.option("--virtual-nodes", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.option("--virtual-bots", type=click.IntRange(0, 7), default=0, show_default=True,
+              help="With --virtual: this many virtual nodes play craps as bots.")
+@click.option("--bot-table", default="bitmesh", show_default=True,
+              help="Table the virtual bots join when its host opens it.")
 @click.option("--listen", default="127.0.0.1:8765", show_default=True,
               help="Address of the local WebSocket API.")
 @click.option("--mqtt", "broker", metavar="mqtt://HOST:PORT", help="Bridge through this broker.")
@@ -99,7 +105,7 @@ def resolve_key(key_file: Path | None, network: str | None,
 @click.option("--json", "as_json", is_flag=True, help="Print start-up and events as JSON lines.")
 @inventory_option
 def gateway_cmd(serial_port: str | None, baud: int, ble_target: str | None, virtual: bool,
-                virtual_nodes: int, listen: str, broker: str | None, mesh_id: str | None,
+                virtual_nodes: int, virtual_bots: int, bot_table: str, listen: str, broker: str | None, mesh_id: str | None,
                 hop_budget: int, token_file: Path | None, network: str | None,
                 key_file: Path | None, node_name: str | None, identity_file: Path | None, as_json: bool,
                 inventory_path: Path | None) -> None:
@@ -107,6 +113,11 @@ def gateway_cmd(serial_port: str | None, baud: int, ble_target: str | None, virt
     laptop API, and bridge to other meshes over MQTT."""
     if sum(x is not None and x is not False for x in (serial_port, ble_target, virtual)) != 1:
         raise UsageError("give exactly one of --port P, --ble NAME_OR_ADDR or --virtual")
+    if virtual_bots and not virtual:
+        raise UsageError("--virtual-bots needs --virtual")
+    if virtual_bots >= virtual_nodes:
+        raise UsageError(f"--virtual-bots {virtual_bots} needs --virtual-nodes of at least "
+                         f"{virtual_bots + 1} (node 0 is the gateway's board)")
     listen_addr = parse_listen(listen)
     if broker:
         try:
@@ -141,11 +152,14 @@ def gateway_cmd(serial_port: str | None, baud: int, ble_target: str | None, virt
         seed = zlib.crc32(mesh.encode()) & 0xFFFF  # distinct virtual nodes per mesh id
         vmesh = VirtualMesh(virtual_nodes, key, name=mesh[:8], seed=seed)
         link = vmesh.attach(0)
+        if virtual_bots:
+            vmesh.add_bots(list(range(1, virtual_bots + 1)), bot_table)
     gw = Gateway(identity, key, link, mesh_id=mesh, broker=broker, token=token,
                  listen=listen_addr, boot_count=boot, hop_budget=hop_budget)
     info = {"node_id": identity.node_id.hex(), "boot_count": boot, "mesh_id": mesh,
             "link": link.describe(), "api": f"ws://{listen_addr[0]}:{listen_addr[1]}",
-            "token_file": str(tok_path), "token_created": created, "mqtt": broker}
+            "token_file": str(tok_path), "token_created": created, "mqtt": broker,
+            "bots": f"{virtual_bots} at table {bot_table}" if virtual_bots else None}
     try:
         asyncio.run(_serve(gw, vmesh, info, as_json))
     except KeyboardInterrupt:
@@ -178,6 +192,9 @@ async def _serve(gw: Gateway, vmesh: Any, info: dict[str, Any], as_json: bool) -
         click.echo(f"API {info['api']} (token in {info['token_file']}"
                    f"{', new' if info['token_created'] else ''}); "
                    f"MQTT {info['mqtt'] or 'off'}; Ctrl-C to stop")
+        if info["bots"]:
+            click.echo(f"virtual bots: {info['bots']} (open it with `bitmesh game craps "
+                       f"--gateway {info['api']} --table NAME --host`)")
     try:
         await asyncio.Event().wait()
     finally:

@@ -55,6 +55,18 @@ def _quality(peer: dict[str, Any]) -> str:
     return "good"
 
 
+def _bot(svc: Any) -> str:
+    """The craps bot line: off, disabled, or its table and progress."""
+    if not isinstance(svc, dict) or svc.get("bot") in (None, "off"):
+        return "off"
+    if svc.get("bot") != "running":
+        return str(svc.get("bot"))
+    where = f"table {svc.get('table', '?')}"
+    if "state" in svc:
+        return f"{where}: {svc['state']}, round {svc.get('round')}/{svc.get('rounds')}"
+    return f"{where}: waiting for it to open"
+
+
 def render(status: dict[str, Any], console: Console) -> None:
     radios = status.get("radios") or {}
     heap = status.get("heap") or {}
@@ -71,6 +83,7 @@ def render(status: dict[str, Any], console: Console) -> None:
         ("heap", f"free {heap.get('free', '?')} B, lowest {heap.get('min_free', '?')} B"),
         ("uptime", f"{(status.get('uptime_ms') or 0) / 1000:.0f}s, boot "
                    f"#{status.get('boot_count', '?')}, firmware {status.get('fw', '?')}"),
+        ("bot", _bot(status.get("services"))),
     ):
         head.add_row(label, str(value))
     console.print(head)

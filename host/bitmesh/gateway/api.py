@@ -9,6 +9,11 @@ code 4401. After that, requests (``send``, ``subscribe``, ``unsubscribe``,
 connection stays up. Events arrive as ``{"ev": KIND, ...}`` for the categories a
 client subscribed to (``messages`` by default).
 
+Game ops (``game_open``, ``game_join``, ``game_lobby``, ``game_bet``,
+``game_leave``) play craps as the gateway's node (gateway/games.py); their
+events are ``{"ev": "game", "name": ..., "table": ...}`` in category ``games``.
+A client's tables are left when it disconnects.
+
 A slow client never blocks the node: its outbound queue is bounded and the
 oldest events are dropped (counted in ``status.api.dropped``).
 """
@@ -28,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bitmesh_core.events import Delivered, Event, ServiceEvent
 
+from .games import BET_MODES, GameError, GameHost
 from .node import HostNode
 
 AUTH_TIMEOUT_S = 10.0
@@ -44,8 +50,12 @@ CATEGORIES = {
     "acks": ("acked", "send_failed"),
     "link": ("link",),
     "mqtt": ("mqtt",),
+    "games": ("game",),
     "services": ("service",),
 }
+OPS = ("send", "subscribe", "unsubscribe", "status", "ping", "game_open", "game_join",
+       "game_lobby", "game_bet", "game_leave")
+BETS = {"none": 0, "pass": 1, "dont_pass": 2, "field": 3}  # bitmesh_core.game.craps
 DEFAULT_CATEGORIES = frozenset({"messages"})
 
 
@@ -70,6 +80,9 @@ def event_json(ev: Event) -> dict[str, Any]:
         d.pop("service", None)
         d["state"] = d.pop("name", "")
         kind = ev.service
+    elif isinstance(ev, ServiceEvent) and ev.service == "game":
+        d.pop("service", None)
+        kind = "game"
     d["ev"] = kind
     return d
 
@@ -82,13 +95,14 @@ def _category(kind: str) -> str:
 
 
 class _Client:
-    __slots__ = ("ws", "queue", "subs", "dropped")
+    __slots__ = ("ws", "queue", "subs", "dropped", "tables")
 
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
         self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE_MAX)
         self.subs: set[str] = set(DEFAULT_CATEGORIES)
         self.dropped = 0
+        self.tables: set[bytes] = set()  # game tables this client opened or joined
 
     def put(self, obj: dict[str, Any]) -> None:
         if self.queue.full():
@@ -99,10 +113,11 @@ class _Client:
 
 class GatewayApi:
     """Serves the API for ``host`` on ``listen_host:listen_port`` (0 = any free port).
-    ``status_extra`` adds sections to ``status`` (the bridge's, for one)."""
+    ``status_extra`` adds sections to ``status`` (the bridge's, for one);
+    ``games`` serves the game ops (None: they are refused)."""
 
     def __init__(self, host: HostNode, token: str, listen_host: str = "127.0.0.1",
-                 listen_port: int = 8765) -> None:
+                 listen_port: int = 8765, games: GameHost | None = None) -> None:
         if not token:
             raise ValueError("the API token must not be empty")
         self.host = host
@@ -112,6 +127,7 @@ class GatewayApi:
         self.status_extra: dict[str, Any] = {}
         self.counters = {"connections": 0, "refused": 0, "requests": 0, "bad_requests": 0}
         self.server: Server | None = None
+        self.games = games
         host.add_listener(self._on_event)
 
     @property
@@ -157,6 +173,10 @@ class GatewayApi:
             pass
         finally:
             self.clients.discard(client)
+            if self.games is not None:
+                for t in client.tables:
+                    if self.games.playing(t):
+                        self.games.leave_id(t)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -199,10 +219,9 @@ class GatewayApi:
                 raise RequestError("missing op")
             handler = getattr(self, "_op_" + op, None)
             if handler is None:
-                raise RequestError(f"unknown op {op!r}; ops: send, subscribe, unsubscribe, "
-                                   "status, ping")
+                raise RequestError(f"unknown op {op!r}; ops: {', '.join(OPS)}")
             reply: dict[str, Any] = handler(client, req)
-        except RequestError as exc:
+        except (RequestError, GameError) as exc:
             self.counters["bad_requests"] += 1
             reply = {"ok": False, "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - the connection must stay up
@@ -282,6 +301,66 @@ class GatewayApi:
             raise RequestError(f"message is {len(payload)} bytes; the mesh carries {limit} at most")
         mid = self.host.send_message(dst, payload, app=app, ack=ack)
         return {"ok": True, "msg_id": mid, "src": self.host.node_id.hex()}
+
+    # ------------------------------------------------------------- games
+    def _games(self) -> GameHost:
+        if self.games is None:
+            raise RequestError("this gateway runs no game service")
+        return self.games
+
+    def _bets(self, req: dict[str, Any]) -> str:
+        bets = _str(req, "bets", "ask")
+        if bets not in BET_MODES:
+            raise RequestError(f"bets must be one of {', '.join(BET_MODES)}")
+        return bets
+
+    def _op_game_open(self, client: _Client, req: dict[str, Any]) -> dict[str, Any]:
+        g = self._games()
+        info = g.open(_str(req, "table"), seats=_int(req, "seats", 4, 2, 8),
+                      rounds=_int(req, "rounds", 5, 1, 65535),
+                      bankroll=_int(req, "bankroll", 1000, 1, 1000000000),
+                      bets=self._bets(req))
+        client.tables.add(bytes.fromhex(info["table"]))
+        return {"ok": True, **info}
+
+    def _op_game_join(self, client: _Client, req: dict[str, Any]) -> dict[str, Any]:
+        g = self._games()
+        host = req.get("host")
+        if host is not None and not isinstance(host, str):
+            raise RequestError("host must be a node id of 16 hex digits")
+        info = g.join(_str(req, "table"), bets=self._bets(req), host=host)
+        client.tables.add(bytes.fromhex(info["table"]))
+        return {"ok": True, **info}
+
+    def _op_game_lobby(self, client: _Client, req: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, **self._games().lobby()}
+
+    def _op_game_bet(self, client: _Client, req: dict[str, Any]) -> dict[str, Any]:
+        g = self._games()
+        name = _str(req, "bet")
+        if name not in BETS:
+            raise RequestError(f"bet must be one of {', '.join(BETS)}")
+        amount = _int(req, "amount", 0 if name == "none" else 10, 0, 65535)
+        return {"ok": True, **g.bet(_str(req, "table"), BETS[name], amount)}
+
+    def _op_game_leave(self, client: _Client, req: dict[str, Any]) -> dict[str, Any]:
+        info = self._games().leave(_str(req, "table"))
+        client.tables.discard(bytes.fromhex(info["table"]))
+        return {"ok": True, **info}
+
+
+def _int(req: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    v = req.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise RequestError(f"{key} must be an integer {lo}..{hi}")
+    return v
+
+
+def _str(req: dict[str, Any], key: str, default: str | None = None) -> str:
+    v = req.get(key, default)
+    if not isinstance(v, str):
+        raise RequestError(f"{key} must be a string")
+    return v
 
 
 def _parse(raw: str) -> dict[str, Any] | None:

@@ -113,6 +113,11 @@ class ApiClient:
         st: dict[str, Any] = (await self.request("status"))["status"]
         return st
 
+    @property
+    def closed(self) -> bool:
+        """True once the gateway connection is gone (no more events will come)."""
+        return self._reader.done()
+
     async def next_event(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next event, or None when the connection closed or ``timeout`` passed."""
         try:

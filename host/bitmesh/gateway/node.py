@@ -46,7 +46,7 @@ from .links import Backoff, Link, LinkError, RxFrame, supervise
 HOST_CONFIG: dict[str, object] = {
     "role": "leaf", "dedup_capacity": 4096, "replay_senders": 1024, "max_peers": 64,
     "rate_per_s": 5000, "rate_burst": 5000, "stranger_rate_per_s": 5000,
-    "tx_queue_max": 1024, "events_max": 4096, "max_reassembly": 16,
+    "tx_queue_max": 1024, "events_max": 4096, "max_reassembly": 16, "game_tables": 8,
 }
 
 FrameTap = Callable[[Packet, bytes, bool], None]
@@ -194,6 +194,11 @@ class HostNode:
         return True
 
     # ------------------------------------------------------------- output
+    def pump(self) -> None:
+        """Move the core's output to the link and listeners now; for services
+        (games) that act on ``self.core`` outside ``receive``/timers."""
+        self._after()
+
     def _after(self) -> None:
         """Move the core's output (frames, events) to the link and listeners."""
         core = self.core

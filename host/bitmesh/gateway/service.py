@@ -6,7 +6,8 @@ tests, so they all run the same code::
     gw = Gateway(identity, key, link, mesh_id="home", broker="mqtt://host:1883",
                  token=token, listen=("127.0.0.1", 8765))
     await gw.start()      # returns once the API listens; link and broker connect
-    ...                   # in the background and reconnect on their own
+    ...                   # in the background and reconnect on their own; the
+                          # game service (gw.games) seats the laptop at tables
     await gw.stop()
 """
 
@@ -20,6 +21,7 @@ from bitmesh_core.identity import Identity
 
 from .api import GatewayApi
 from .bridge import DEFAULT_HOP_BUDGET, MqttBridge
+from .games import GameHost
 from .links import Backoff, Link
 from .node import HostNode
 
@@ -30,7 +32,8 @@ class Gateway:
                  listen: tuple[str, int] | None = ("127.0.0.1", 0), boot_count: int = 0,
                  hop_budget: int = DEFAULT_HOP_BUDGET, queue_max: int = 10000,
                  retry: tuple[float, float] = (0.5, 30.0),
-                 node_config: dict[str, object] | None = None) -> None:
+                 node_config: dict[str, object] | None = None, games: bool = True,
+                 bet_ms: int | None = None) -> None:
         self.mesh_id = mesh_id
         self.host = HostNode(identity, network_key, link, config=node_config,
                              boot_count=boot_count, link_backoff=Backoff(*retry))
@@ -38,11 +41,13 @@ class Gateway:
         if broker:
             self.bridge = MqttBridge(self.host, broker, mesh_id, hop_budget=hop_budget,
                                      queue_max=queue_max, backoff=Backoff(*retry))
+        # The laptop's player: craps as this node, served through the API.
+        self.games = GameHost(self.host, bet_ms) if games else None
         self.api: GatewayApi | None = None
         if listen is not None:
             if not token:
                 raise ValueError("an API needs a token")
-            self.api = GatewayApi(self.host, token, listen[0], listen[1])
+            self.api = GatewayApi(self.host, token, listen[0], listen[1], games=self.games)
             self.api.status_extra["mesh_id"] = mesh_id
             self.api.status_extra["mqtt"] = self._mqtt_status
         self._bridge_task: asyncio.Task[None] | None = None
@@ -60,6 +65,8 @@ class Gateway:
 
     async def start(self) -> None:
         await self.host.start()
+        if self.games is not None:
+            await self.games.start()
         if self.api is not None:
             await self.api.start()
         if self.bridge is not None:
@@ -73,6 +80,8 @@ class Gateway:
             self._bridge_task = None
         if self.api is not None:
             await self.api.stop()
+        if self.games is not None:
+            await self.games.stop()
         await self.host.stop()
 
     def status(self) -> dict[str, Any]:

@@ -6,13 +6,16 @@ connected by explicit links (a line by default). Any node can be made a
 serial host link in raw mode. The host hears every frame the board's radio
 receives, and every frame the host sends is transmitted on the board's radio.
 Deliveries at every virtual node are recorded, so tests can count how often
-each application message arrived.
+each application message arrived. Services (a craps :class:`Bot`, for one)
+added with :meth:`add_service` get ``on_timer(now)`` every step, as a board's
+shell calls them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from bitmesh_core.config import NodeConfig
 from bitmesh_core.events import Event
@@ -58,10 +61,29 @@ class VirtualMesh:
         self.host_tx: list[tuple[int, bytes]] = []
         self.events: list[list[Event]] = [[] for _ in range(n)]
         self.radio_tx = 0
+        self.services: list[list[Any]] = [[] for _ in range(n)]
         self._task: asyncio.Task[None] | None = None
 
     def id(self, i: int) -> bytes:
         return self.nodes[i].node_id
+
+    def add_service(self, i: int, svc: Any) -> None:
+        """Call ``svc.on_timer(now)`` on every step of node ``i``."""
+        self.services[i].append(svc)
+
+    def add_bots(self, nodes: list[int], table: str, host: bool = False) -> list[Any]:
+        """Craps bots (bitmesh_core.game.bot.Bot) on ``nodes``, at ``table``;
+        they join when they hear its OPEN (``host``: the first one opens it)."""
+        from bitmesh_core.game.bot import Bot
+
+        bots = []
+        for k, i in enumerate(nodes):
+            cfg: dict[str, object] = {"game": "craps", "table": table,
+                                      "host": host and k == 0, "seats": len(nodes) + 1}
+            bot = Bot(self.nodes[i], cfg, clock_ms())
+            self.add_service(i, bot)
+            bots.append(bot)
+        return bots
 
     def attach(self, i: int) -> LoopbackLink:
         """Make node ``i`` a gateway board and return the host's link to it."""
@@ -107,6 +129,8 @@ class VirtualMesh:
         for i, frame in pending:
             self._radio(i, frame, now)
         for i, node in enumerate(self.nodes):
+            for svc in self.services[i]:
+                svc.on_timer(now)
             node.handle_timer(now)
             for _iface, addr, out in node.frames_to_send():
                 f = bytes(out)

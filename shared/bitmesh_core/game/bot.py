@@ -8,7 +8,9 @@ Firmware wiring (main.py), after the node exists::
 
 Config: ``{"game": "craps", "table": "name or 8 hex digits", "host": false,
 "seats": 4, "rounds": 20, "bankroll": 1000}``. The host opens the table; the
-others join it once its OPEN is heard (or right away with "host_id").
+others join it once its OPEN is heard (or right away with "host_id"). A host
+bot plays one table; a joining bot, once its table is over, joins the next
+game its host opens at that table.
 """
 
 import hashlib
@@ -56,6 +58,7 @@ class Bot:
         self.host = bool(cfg.get("host", False))
         self.cfg = cfg
         self.joined = False
+        self.finished = False
         if self.host:
             self.svc.open_table(self.table, int(cfg.get("seats", 4)),  # type: ignore[call-overload]
                                 int(cfg.get("rounds", 20)),  # type: ignore[call-overload]
@@ -63,6 +66,18 @@ class Bot:
             self.joined = True
 
     def on_timer(self, now: int) -> None:
+        if self.joined and not self.host:
+            s = self.svc.tables.get(self.table)
+            if s is not None and s.state in ("done", "closed"):
+                if not self.finished:
+                    # Forget the old announcement (the finished session keeps
+                    # resending our last vote for late players meanwhile).
+                    self.finished = True
+                    self.svc.lobby.pop(self.table, None)
+                elif self.table in self.svc.lobby:  # the host opened it again
+                    del self.svc.tables[self.table]
+                    self.joined = False
+                    self.finished = False
         if not self.joined:
             hid = self.cfg.get("host_id")
             if self.table in self.svc.lobby or hid:

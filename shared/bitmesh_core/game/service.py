@@ -5,6 +5,11 @@
     svc.join(table_id, now)                      # player
     svc.on_timer(now)                            # the shell calls it at next_timer()
     svc.lobby                                    # table id -> (host, seats) heard
+    svc.place_bet(table_id, kind, amount, now)   # answers a "bet_wanted" event
+
+Bets come from ``svc.bet_fn(session)`` (a bot strategy); when it returns None
+the session emits ``bet_wanted`` and waits up to ``svc.bet_ms`` for
+``place_bet`` (a person choosing at a laptop), then commits with no bet.
 
 Game frames are broadcast (every player of a table hears every move, and a
 flood survives lossy links); P_GAME priority. Events go to the shell as
@@ -53,6 +58,7 @@ class GameService:
         self.flood_burst = c.game_flood_burst
         self.reputation = reputation_of(node)
         self.bet_fn = None  # type: object
+        self.bet_ms = c.game_commit_ms // 3  # well inside the others' commit timeout
         self.sent = 0
         node.register_service(T_GAME, self)  # type: ignore[attr-defined]
         node.register_service(T_CONSENSUS, self)  # type: ignore[attr-defined]
@@ -73,6 +79,12 @@ class GameService:
         s = self._new(table, h, info[1] if info else self.max_seats, 0, 0, now)
         s.join(now)
         return s
+
+    def place_bet(self, table: bytes, kind: int, amount: int, now: int) -> bool:
+        """This player's bet for the round awaiting it at ``table``; False when
+        none is awaited."""
+        s = self.tables.get(table)
+        return s is not None and s.place_bet(kind, amount, now)
 
     def leave(self, table: bytes, now: int) -> None:
         s = self.tables.pop(table, None)
@@ -107,10 +119,10 @@ class GameService:
         self.sent += 1
         self.node.send_frame(ptype, None, body, now, prio=P_GAME)  # type: ignore[attr-defined]
 
-    def choose_bet(self, s: Session) -> "tuple[int, int]":
+    def choose_bet(self, s: Session) -> "tuple[int, int] | None":
         if self.bet_fn is not None:
             b = self.bet_fn(s)  # type: ignore[operator]
-            return (b[0], b[1])
+            return None if b is None else (b[0], b[1])
         return s.bet if s.bet[0] != BET_NONE else (BET_NONE, 0)
 
     def admit(self, s: Session, player: bytes, now: int) -> None:
@@ -143,6 +155,8 @@ class GameService:
             node.drop("game_malformed")  # type: ignore[attr-defined]
             return
         s = self.tables.get(m.table)
+        if s is not None and m.kind == wire.K_OPEN and s.state in ("done", "closed"):
+            s = None  # a new game at a table we finished: an announcement again
         if s is None:
             if m.kind == wire.K_OPEN and len(m.data) >= 1:
                 if m.table not in self.lobby and len(self.lobby) >= self.lobby_max:
@@ -180,4 +194,6 @@ class GameService:
                 continue
             if best is None or diff(s.resend_t, best) < 0:
                 best = s.resend_t
+            if s.bet_due is not None and diff(s.bet_due, best) < 0:
+                best = s.bet_due
         return best

@@ -11,6 +11,10 @@ A round is one roll::
     vote    once every reveal is in: dice from all nonces, craps applied, and a
             signed VOTE on the resulting state hash; final at >= 2/3 agreement
 
+A player whose bet comes from outside (a person at a laptop) gets a
+``bet_wanted`` event when a round starts; the commitment waits for
+:meth:`Session.place_bet` at most ``svc.bet_ms``, then goes out with no bet.
+
 Loss is handled by resending every message of the current round each
 ``game_retry_ms`` (byte-identical: same signature, same move counter) and by
 resending the previous round's messages when a late player is heard. A seat is
@@ -66,7 +70,7 @@ class Session:
         "cheats", "pending", "pend_at", "votes", "my_state", "dice", "nonce", "my_msgs", "prev_msgs",
         "ahead", "seen", "guards", "accused", "history", "phase_t", "resend_t", "help_t",
         "no_quorum_flagged", "gap", "bet", "cheat", "cheat_round", "old_commit", "start_msg",
-        "alt",
+        "alt", "bet_due",
     )
 
     def __init__(self, svc: "object", table: bytes, host: bytes, seats: int, rounds: int,
@@ -115,6 +119,7 @@ class Session:
         self.old_commit = b""
         self.start_msg = b""
         self.alt = None  # type: tuple[Craps, tuple[int, int], bytes, list[int]] | None
+        self.bet_due = None  # type: int | None  # deadline of a bet asked from outside
 
     # ------------------------------------------------------------ machine
     def fire(self, event: str) -> None:
@@ -211,19 +216,43 @@ class Session:
         self.resend_t = add(now, self.gap)
         self.no_quorum_flagged = False
         self.snap = self.game.copy()
+        self.bet_due = None
         me = self.seat(self.me)
         if me >= 0 and self.game.active[me]:
             self.nonce = new_nonce(self.svc.node.rng)  # type: ignore[attr-defined]
-            kind, amt = self.svc.choose_bet(self)  # type: ignore[attr-defined]
-            c = commitment(self.table, self.rnd, self.me, self.nonce)
-            data = c + bytes((kind, amt >> 8, amt & 0xFF)) + self.keys[self.me]
-            raw = self._sign_send(wire.K_COMMIT, data, now)
-            self._cheat_commit(raw, data, now)
+            bet = self.svc.choose_bet(self)  # type: ignore[attr-defined]
+            if bet is None:
+                wait = self.svc.bet_ms  # type: ignore[attr-defined]
+                self.bet_due = add(now, wait)
+                self.svc.event("bet_wanted", self, {  # type: ignore[attr-defined]
+                    "round": self.rnd, "point": self.game.point,
+                    "bankroll": self.game.bank[me], "wait_ms": wait})
+            else:
+                self._commit(bet[0], bet[1], now)
         ahead = self.ahead
         self.ahead = []
         for m, _src in ahead:
             dispatch_move(self, m, now)  # authenticated and checked when buffered
         self._progress(now)
+
+    def _commit(self, kind: int, amt: int, now: int) -> None:
+        c = commitment(self.table, self.rnd, self.me, self.nonce)
+        data = c + bytes((kind, amt >> 8, amt & 0xFF)) + self.keys[self.me]
+        raw = self._sign_send(wire.K_COMMIT, data, now)
+        self._cheat_commit(raw, data, now)
+
+    def place_bet(self, kind: int, amt: int, now: int) -> bool:
+        """Commit this round with the bet a ``bet_wanted`` event asked for;
+        False when no bet is awaited (too late, or not this player's turn)."""
+        if not 0 <= amt <= 0xFFFF or not 0 <= kind <= 0xFF:
+            return False  # not a bet: keep waiting for one
+        due = self.bet_due
+        self.bet_due = None
+        if due is None or self.state != "commit":
+            return False
+        self._commit(kind, amt, now)
+        self._progress(now)
+        return True
 
     def _waiting(self, moves: "list[wire.Move | None]") -> bool:
         act = self.game.active
@@ -322,6 +351,8 @@ class Session:
     def on_timer(self, now: int) -> None:
         if self.state in ("idle", "closed"):
             return
+        if self.bet_due is not None and diff(now, self.bet_due) >= 0:
+            self.place_bet(BET_NONE, 0, now)  # nobody chose in time: no bet
         rt = self.svc.retry_ms  # type: ignore[attr-defined]
         if diff(now, self.resend_t) >= 0:
             # Back off while nothing changes (floods are costly), up to 4x.
