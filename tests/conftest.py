@@ -1,7 +1,11 @@
-"""Shared pytest set-up: the core package and tests/ on sys.path, and --port for hw."""
+"""Shared pytest set-up: the core package and tests/ on sys.path, --port for hw,
+and the virtual-board fixtures (built firmware, a UDP medium, boards stopped
+at the end) that the vboard and bridge tiers share."""
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +27,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "hw" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The firmware and core built to .mpy once per test module."""
+    from bitmesh import build
+
+    out = tmp_path_factory.mktemp("fw")
+    build.build(out, build.host_arch() or None)
+    return out
+
+
+@pytest.fixture
+def medium() -> Iterator[Any]:
+    """A running UDP radio medium for virtual boards."""
+    from bitmesh.vboard.medium import Medium
+
+    m = Medium()
+    m.start()
+    yield m
+    m.stop()
+
+
+@pytest.fixture
+def boards() -> Iterator[list[Path]]:
+    """Board directories a test started; each is stopped at the end."""
+    from bitmesh.vboard import manager
+
+    made: list[Path] = []
+    yield made
+    for d in made:
+        manager.stop(d)

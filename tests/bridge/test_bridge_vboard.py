@@ -8,7 +8,6 @@ import asyncio
 import base64
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,6 @@ from bitmesh_core.identity import Identity
 
 pytestmark = [pytest.mark.bridge, pytest.mark.timeout(180)]
 TOKEN = "vboard-token"
-
-
-@pytest.fixture(scope="module")
-def firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bitmesh import build
-
-    out = tmp_path_factory.mktemp("fw")
-    build.build(out, build.host_arch() or None)
-    return out
-
-
-@pytest.fixture
-def boards() -> Iterator[list[Path]]:
-    from bitmesh.vboard import manager
-
-    made: list[Path] = []
-    yield made
-    for d in made:
-        manager.stop(d)
 
 
 async def test_api_message_crosses_broker_between_firmware_meshes(

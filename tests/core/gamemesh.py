@@ -5,6 +5,18 @@ import gc
 
 from core.harness import Mesh
 
+# Tables for a few players sharing one board-sized MicroPython heap.
+GAME_SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 16,
+              "max_peers": 4, "replay_senders": 4, "tx_queue_max": 12, "events_max": 8,
+              "game_tables": 1, "game_lobby_max": 1, "reputation_max": 8, "max_routes": 4,
+              "origin_slots": 4, "msg_dedup": 8, "hold_max": 1, "pending_relays": 2,
+              "hop_pending": 2}
+
+
+def finals(m: "ServiceMesh", i: int) -> "list[tuple]":
+    """(round, state hash) of every round node ``i`` saw final."""
+    return [(e.data["round"], e.data["state"]) for e in m.service_events(i, "round_final")]
+
 
 class ServiceMesh(Mesh):
     """A Mesh whose step also drives each node's services' timers."""

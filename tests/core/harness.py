@@ -21,6 +21,21 @@ SMALL_TABLES.update({"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_m
                      "origin_slots": 8, "pending_relays": 4, "hop_pending": 4})
 
 
+# Routing tests: tables sized so a dozen nodes fit one board-sized
+# MicroPython heap, and a 1 s heartbeat so repair happens within a test.
+ROUTING_SMALL = {"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 12,
+                 "origin_slots": 8, "pending_relays": 4, "hop_pending": 6,
+                 "dedup_capacity": 64, "max_peers": 10, "replay_senders": 16,
+                 "events_max": 16, "tx_queue_max": 24}
+ROUTING_FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
+ROUTING_FAST.update(ROUTING_SMALL)
+
+
+def router_stats(m: "Mesh", i: int) -> dict:
+    """The bitmesh router's counters of node ``i``."""
+    return m.nodes[i].stats()["router_stats"]  # type: ignore[return-value]
+
+
 def make_identity(i: int) -> Identity:
     return Identity.from_secret(bytes([i & 0xFF, (i >> 8) & 0xFF]) + bytes(30))
 

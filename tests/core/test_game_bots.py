@@ -6,26 +6,18 @@ this file the heap of several boards: three players share one VM)."""
 from bitmesh_core.game.bot import Bot, table_id
 from bitmesh_core.game.craps import BET_PASS
 from bitmesh_core.game.service import GameService
-from core.gamemesh import ServiceMesh
+from core.gamemesh import GAME_SMALL, ServiceMesh, finals
 
 TABLE = b"tab2"
 N = 3
 LINKS = [(0, 1, 0.1), (1, 2, 0.1), (0, 2, 0.1)]
-SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 16,
-         "max_peers": 4, "replay_senders": 4, "tx_queue_max": 12, "events_max": 8,
-         "game_tables": 1, "game_lobby_max": 1, "reputation_max": 8, "max_routes": 4,
-         "origin_slots": 4, "msg_dedup": 8, "hold_max": 1, "pending_relays": 2,
-         "hop_pending": 2}
 
-
-def finals(m: ServiceMesh, i: int) -> "list[tuple]":
-    return [(e.data["round"], e.data["state"]) for e in m.service_events(i, "round_final")]
 
 
 def test_bet_asked_from_outside_waits_then_defaults_to_none() -> None:
     """A player whose bets come from a person: round 1 answered in time, round 2
     never answered (committed with no bet after bet_ms), round 3 answered late."""
-    m = ServiceMesh(N, LINKS, config=SMALL)
+    m = ServiceMesh(N, LINKS, config=GAME_SMALL)
     m.run(6000)
     svcs = [GameService(m.nodes[i], m.now) for i in range(N)]
     for i in range(N):
@@ -62,7 +54,7 @@ def test_bet_asked_from_outside_waits_then_defaults_to_none() -> None:
 
 
 def test_joining_bots_play_the_next_game_at_their_table() -> None:
-    m = ServiceMesh(3, [(0, 1, 0.0), (1, 2, 0.0), (0, 2, 0.0)], config=SMALL)
+    m = ServiceMesh(3, [(0, 1, 0.0), (1, 2, 0.0), (0, 2, 0.0)], config=GAME_SMALL)
     m.run(4000)
     host = GameService(m.nodes[0], m.now)
     host.bet_fn = lambda s: (BET_PASS, 10)

@@ -3,7 +3,7 @@ honest play agrees, and each cheat is detected, forfeited and penalised."""
 
 from bitmesh_core.game.craps import BET_PASS
 from bitmesh_core.game.service import GameService
-from core.gamemesh import ServiceMesh
+from core.gamemesh import GAME_SMALL, ServiceMesh, finals
 from core.harness import grid
 
 TABLE = b"tab1"
@@ -11,16 +11,11 @@ TABLE = b"tab1"
 # file a heap of several boards: four players share one VM here).
 N = 4
 LINKS = grid(2, 2, 0.1)
-SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 16,
-         "max_peers": 4, "replay_senders": 4, "tx_queue_max": 12, "events_max": 8,
-         "game_tables": 1, "game_lobby_max": 1, "reputation_max": 8, "max_routes": 4,
-         "origin_slots": 4, "msg_dedup": 8, "hold_max": 1, "pending_relays": 2,
-         "hop_pending": 2}
 
 
 def play(cheat: str = "", cheater: int = 2, rounds: int = 3) -> tuple:
 
-    m = ServiceMesh(N, LINKS, config=SMALL)
+    m = ServiceMesh(N, LINKS, config=GAME_SMALL)
     m.run(6000)
     svcs = [GameService(m.nodes[i], m.now) for i in range(N)]
     for i in range(N):
@@ -40,9 +35,6 @@ def play(cheat: str = "", cheater: int = 2, rounds: int = 3) -> tuple:
 def honest() -> "list[int]":
     return [i for i in range(N) if i != 2]
 
-
-def finals(m: ServiceMesh, i: int) -> "list[tuple]":
-    return [(e.data["round"], e.data["state"]) for e in m.service_events(i, "round_final")]
 
 
 def cheats(m: ServiceMesh, i: int) -> "list[tuple]":

@@ -5,14 +5,10 @@ API via tests/core/harness.Mesh.
 """
 
 from bitmesh_core.compat import MICROPYTHON
-from core.harness import Mesh, grid, line
+from core.harness import ROUTING_FAST, ROUTING_SMALL, Mesh, grid, line, router_stats
 
-# Routing tables sized so a dozen nodes fit one board-sized MicroPython heap.
-SMALL = {"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
-         "pending_relays": 4, "hop_pending": 6, "dedup_capacity": 64, "max_peers": 10,
-         "replay_senders": 16, "events_max": 16, "tx_queue_max": 24}
-FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
-FAST.update(SMALL)
+SMALL = ROUTING_SMALL
+FAST = ROUTING_FAST
 
 
 def king_grid(rows: int, cols: int, loss: float = 0.0) -> "list[tuple]":
@@ -205,10 +201,6 @@ def test_dead_end_acks_floods_so_the_last_hop_is_retried() -> None:
         m.run(300)
     m.run(1000)
     got = sum(m.delivered(3, b"e%d" % k) for k in range(20))
-    assert rs(m, 3)["link_acks"] >= 10
-    assert rs(m, 2)["flood_retries"] >= 1
+    assert router_stats(m, 3)["link_acks"] >= 10
+    assert router_stats(m, 2)["flood_retries"] >= 1
     assert got >= 18, got
-
-
-def rs(m: Mesh, i: int) -> dict:
-    return m.nodes[i].stats()["router_stats"]  # type: ignore[return-value]

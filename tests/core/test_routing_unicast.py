@@ -5,18 +5,10 @@ API via tests/core/harness.Mesh.
 """
 
 from bitmesh_core.compat import MICROPYTHON
-from core.harness import Mesh, line
+from core.harness import ROUTING_FAST, ROUTING_SMALL, Mesh, line, router_stats
 
-# Routing tables sized so a dozen nodes fit one board-sized MicroPython heap.
-SMALL = {"max_routes": 8, "route_paths": 2, "msg_dedup": 16, "hold_max": 12, "origin_slots": 8,
-         "pending_relays": 4, "hop_pending": 6, "dedup_capacity": 64, "max_peers": 10,
-         "replay_senders": 16, "events_max": 16, "tx_queue_max": 24}
-FAST = {"router": "bitmesh", "heartbeat_ms": 1000, "peer_timeout_ms": 3000}
-FAST.update(SMALL)
-
-
-def rs(m: Mesh, i: int) -> dict:
-    return m.nodes[i].stats()["router_stats"]  # type: ignore[return-value]
+SMALL = ROUTING_SMALL
+FAST = ROUTING_FAST
 
 
 def test_one_way_links_route_both_directions() -> None:
@@ -34,9 +26,9 @@ def test_one_way_links_route_both_directions() -> None:
         assert m.delivered(3, b"fwd%d" % k) == 1, k
         assert m.delivered(0, b"back%d" % k) == 1, k
     # After discovery both directions are source-routed, not flooded.
-    assert rs(m, 0)["sent_routed"] >= 4
-    assert rs(m, 3)["sent_routed"] >= 3
-    assert rs(m, 1)["src_relays"] >= 4 and rs(m, 2)["src_relays"] >= 2
+    assert router_stats(m, 0)["sent_routed"] >= 4
+    assert router_stats(m, 3)["sent_routed"] >= 3
+    assert router_stats(m, 1)["src_relays"] >= 4 and router_stats(m, 2)["src_relays"] >= 2
 
 
 def test_relay_dies_and_route_is_repaired_within_three_heartbeats() -> None:
@@ -48,7 +40,7 @@ def test_relay_dies_and_route_is_repaired_within_three_heartbeats() -> None:
         m.nodes[0].send_message(m.id(4), b"pre%d" % k, m.now)
         m.run(300)
     assert m.delivered(4, b"pre3") == 1
-    assert rs(m, 1)["src_relays"] >= 2  # the short path through 1 was in use
+    assert router_stats(m, 1)["src_relays"] >= 2  # the short path through 1 was in use
     m.kill(1)
     t_kill = m.now
     k = 0
@@ -94,15 +86,15 @@ def test_route_goes_stale_and_is_rediscovered() -> None:
     m.run(500)
     m.nodes[0].send_message(m.id(3), b"b", m.now)
     m.run(500)
-    assert rs(m, 0)["sent_flooded"] == 1 and rs(m, 0)["sent_routed"] == 1
+    assert router_stats(m, 0)["sent_flooded"] == 1 and router_stats(m, 0)["sent_routed"] == 1
     m.run(6000)  # no traffic: the 3-hop route ages past route_stale_ms
     m.nodes[0].send_message(m.id(3), b"c", m.now)
     m.run(500)
-    assert rs(m, 0)["sent_flooded"] == 2
+    assert router_stats(m, 0)["sent_flooded"] == 2
     assert m.delivered(3, b"c") == 1
     m.nodes[0].send_message(m.id(3), b"d", m.now)
     m.run(500)
-    assert rs(m, 0)["sent_routed"] == 2 and m.delivered(3, b"d") == 1
+    assert router_stats(m, 0)["sent_routed"] == 2 and m.delivered(3, b"d") == 1
 
 
 def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
@@ -115,11 +107,11 @@ def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
     m.nodes[1].send_message(m.id(2), b"later", m.now)
     m.run(500)
     assert m.delivered(2, b"later") == 0
-    assert rs(m, 1)["hold"] == 1
+    assert router_stats(m, 1)["hold"] == 1
     m.unblock_all()
     m.run(3000)
     assert m.delivered(2, b"later") == 1
-    assert rs(m, 1)["hold"] == 0
+    assert router_stats(m, 1)["hold"] == 0
     healed = m.kinds(1, "healed")
     assert healed and m.id(2) in healed[0].back
 

@@ -6,7 +6,6 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,29 +17,6 @@ from bitmesh.vboard.medium import Medium
 
 pytestmark = pytest.mark.vboard
 MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
-
-
-@pytest.fixture(scope="module")
-def firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("fw")
-    build.build(out, build.host_arch() or None)
-    return out
-
-
-@pytest.fixture
-def medium() -> Iterator[Medium]:
-    m = Medium()
-    m.start()
-    yield m
-    m.stop()
-
-
-@pytest.fixture
-def boards(tmp_path: Path) -> Iterator[list[Path]]:
-    made: list[Path] = []
-    yield made
-    for d in made:
-        manager.stop(d)
 
 
 def _board(boards: list[Path], root: Path, fw: Path, name: str, medium: Medium,

@@ -18,7 +18,6 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,29 +36,6 @@ ROUNDS = 3
 NODE = {"heartbeat_ms": 1000, "peer_timeout_ms": 4000, "game_retry_ms": 700,
         "game_lobby_ms": 30000, "game_commit_ms": 30000, "game_reveal_ms": 30000,
         "game_vote_ms": 30000}
-
-
-@pytest.fixture(scope="module")
-def firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("fw")
-    build.build(out, build.host_arch() or None)
-    return out
-
-
-@pytest.fixture
-def medium() -> Iterator[Medium]:
-    m = Medium()
-    m.start()
-    yield m
-    m.stop()
-
-
-@pytest.fixture
-def boards() -> Iterator[list[Path]]:
-    made: list[Path] = []
-    yield made
-    for d in made:
-        manager.stop(d)
 
 
 class Reader(threading.Thread):
