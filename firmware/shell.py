@@ -37,7 +37,6 @@ STATUS_LOG_MS = 10000
 RX_BURST = 32
 DEFAULT_WDT_MS = 20000
 GC_START_THRESHOLD = 4096  # bytes allocated between collections while starting
-ROUTER_MODULES = {"bitmesh": "mesh", "managed": "managed"}  # router name -> core module
 
 
 def ticks() -> int:
@@ -147,13 +146,12 @@ class Shell:
         from bitmesh_core.identity import Identity
         from bitmesh_core.node import MeshNode
         from bitmesh_core.rng import SeededRng
+        from bitmesh_core.router import router_class
 
         nc = fwconfig.node_config(cfg)
-        mod = ROUTER_MODULES.get(nc.router)
-        if mod is not None:
-            # routers register themselves in ROUTERS when imported; only the
-            # configured one is loaded so the others cost no RAM
-            __import__("bitmesh_core." + mod)
+        # Load the configured router's code before the node allocates its
+        # tables: code first keeps the big table buffers from fragmenting.
+        router_class(nc.router)
         ident = Identity.from_secret(binascii.unhexlify(str(cfg["node_secret"])))
         net = cfg["network"]
         key = binascii.unhexlify(str(net["key"]))  # type: ignore[index]

@@ -91,10 +91,7 @@ class PeerTable:
                 return -1
             self.remove(self.node_id(s))
         self.by_id[node_id] = s
-        other = self.by_addr.get(addr)
-        if other >= 0:  # the address moved to the new peer
-            self.by_addr.pop(addr)
-        self.by_addr[addr] = s
+        self.by_addr[addr] = s  # an address another slot held moves here
         self.iface[s] = iface
         self.last_seen[s] = now
         self.first_seen[s] = now

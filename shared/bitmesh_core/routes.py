@@ -246,17 +246,6 @@ class RouteTable:
                 out.append(dst)
         return out
 
-    def snapshot(self, now: int) -> "list[dict[str, object]]":
-        """Every path kept, for debugging and the simulator (allocates)."""
-        out = []  # type: list[dict[str, object]]
-        for dst in self.by_id:
-            s = self.by_id[dst]
-            for j in range(s * self.k, s * self.k + self.k):
-                pj = self.paths[j]
-                if pj is not None:
-                    out.append({"dst": dst.hex(), "path": pj.hex(), "rel": self.rel[j],
-                                "verified": self.ver[j], "age_ms": diff(now, self.t[j])})
-        return out
 
 
 def _contains(path: bytes, short: bytes) -> bool:

@@ -1,0 +1,279 @@
+"""The bitmesh router's state and bookkeeping: its tables, what heartbeats
+carry and teach, route learning, and the small waits and acks that the
+relaying and unicast logic in mesh.py builds on.
+
+Every table is bounded by a NodeConfig field (docs/ROUTING.md lists them).
+"""
+
+from .broadcast import SYM_NO, Coverage
+from .clock import add, diff
+from .compat import TYPE_CHECKING
+from .events import PartitionHealed, PartitionSuspected, SendFailed
+from .holdq import WAIT, Held, HoldQueue, MsgDedup
+from .keytable import KeyTable
+from .packet import (
+    T_ACK,
+    T_ROUTE,
+    TLV_ACKED,
+    TLV_NEIGHBORS,
+    Packet,
+    tlv,
+)
+from .partition import PartitionTracker
+from .router import Router
+from .routes import RouteTable, reverse_path
+from .txqueue import P_CONTROL
+from .waits import HopWait, OriginLimiter
+
+TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
+TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
+TLV_BLIND = 0x0D  # a unicast flood every relay repeats (discovery retry)
+OP_REPLY = 1
+OP_ERROR = 2
+MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
+REPLY_GAP_MS = 1000
+SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
+
+if TYPE_CHECKING:
+    from .node import MeshNode
+    from .waits import FloodWait  # noqa: F401  (type comments)
+
+
+def _has_short(path: bytes, short: bytes) -> bool:
+    for i in range(0, len(path), 4):
+        if path[i:i + 4] == short:
+            return True
+    return False
+
+
+class MeshState(Router):
+    """Tables and shared helpers of ``MeshRouter`` (mesh.py), which adds the
+    forwarding decisions. Not a router on its own."""
+
+    def __init__(self, node: "MeshNode") -> None:
+        super().__init__(node)
+        c = node.config
+        self.routes = RouteTable(c.max_routes, c.route_paths, c.route_stale_ms)
+        self.cov = Coverage(c.max_peers, c.pending_relays, c.bcast_cover)
+        self.part = PartitionTracker(c.max_routes, c.route_stale_ms)
+        self.holdq = HoldQueue(c.hold_max)
+        self.msgs = MsgDedup(c.msg_dedup)
+        self.waits = []  # type: list[HopWait]
+        self.fwaits = []  # type: list[FloodWait]
+        self.shorts = KeyTable(c.max_peers, 4)  # 4-byte short id -> peer slot
+        self.replied = {}  # type: dict[bytes, int]
+        self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
+        self.hb_rot = 0
+        self.dead_end = False
+        self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
+        self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
+                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
+                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "link_acks": 0,
+                   "max_routes": 0}  # type: dict[str, int]
+        node.register_service(T_ROUTE, self)
+
+    def _slot_of_short(self, short: bytes) -> int:
+        s = self.shorts.get(short, -1)  # -1 for a key of the wrong length too
+        if s >= 0 and not self.node.peers.id_starts(s, short):
+            return -1
+        return s
+
+    def _rebuild_shorts(self) -> None:
+        sh = self.shorts
+        sh.clear()
+        by_id = self.node.peers.by_id
+        for s in by_id.values():
+            sh[by_id.key_at(s)[:4]] = s
+
+    def _rep_penalty(self, short: bytes) -> int:
+        s = self._slot_of_short(short)
+        if s < 0:
+            return 0
+        r = self.node.peers.rep[s]
+        return 0 if r >= 40 else (40 - r) * 2
+
+    def _targets(self) -> int:
+        return self.cov.targets(self.node.peers.by_id.used, self.node.peers.loss)
+
+    def _jitter(self, span: int) -> int:
+        return int(self.node.rng.getrandbits(10)) * span // 1024  # type: ignore[attr-defined]
+
+    def _lost(self, dsts: "list[bytes]", now: int) -> None:
+        new = self.part.mark_lost(dsts, now)
+        if new:
+            self.node.push_event(PartitionSuspected(new))
+
+    def _back(self, dst: bytes, now: int) -> None:
+        if self.part.back(dst):
+            self.node.push_event(PartitionHealed([dst]))
+        if self.holdq.items:
+            for h in self.holdq.waiting_for(dst):
+                # Each message is released from waiting at most twice.
+                self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, False,
+                           h.tries + 1)
+
+    def _learn(self, dst: bytes, path: bytes, verified: bool, now: int) -> None:
+        if len(path) > 64 or dst == self.node.node_id:
+            return
+        self.routes.learn(dst, path, verified, now)
+        n = len(self.routes)
+        if n > self.st["max_routes"]:
+            self.st["max_routes"] = n
+        if self.part.lost or self.holdq.items:
+            self._back(dst, now)
+
+    def _hears_us(self, short: bytes) -> int:
+        """1: a neighbour that hears us (or has not said); 0: not a neighbour;
+        -1: a neighbour that told us it does not hear us (one-way link)."""
+        s = self._slot_of_short(short)
+        if s < 0:
+            return 0
+        return -1 if self.cov.sym[s] == SYM_NO else 1
+
+    def _learn_reverse(self, src: bytes, rr: bytes, now: int) -> None:
+        """Guess the way back to ``src``: the record reversed. Only plausible
+        when our first hop back (the last relay, or ``src`` itself) is a
+        neighbour that hears us."""
+        first = rr[len(rr) - 4:] if rr else src[:4]
+        if self._hears_us(first) > 0:
+            self._learn(src, reverse_path(rr), False, now)
+
+    def heartbeat_tlvs(self, now: int) -> bytes:
+        by_id = self.node.peers.by_id
+        used = by_id.used
+        slots = [s for s in range(len(used)) if used[s]]  # small ints: no objects
+        n = len(slots)
+        self.dead_end = n == 1  # what neighbours now believe: they expect link acks
+        if n == 0:
+            return tlv(TLV_NEIGHBORS, b"\x00")
+        k = n if n < MAX_LISTED else MAX_LISTED
+        out = bytearray(1 + 4 * k)
+        out[0] = n if n < 255 else 255
+        start = self.hb_rot % n
+        self.hb_rot += k
+        keys = by_id.keys
+        for i in range(k):
+            o = 8 * slots[(start + i) % n]
+            out[1 + 4 * i:5 + 4 * i] = keys[o:o + 4]
+        return tlv(TLV_NEIGHBORS, bytes(out))
+
+    def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
+        v = p.tlv(TLV_NEIGHBORS)
+        if v is None or len(v) < 1:
+            return
+        my = self.node.identity.short
+        mask = 0
+        me = False
+        listed = (len(v) - 1) >> 2
+        for i in range(listed):
+            sh = v[1 + 4 * i:5 + 4 * i]
+            if sh == my:
+                me = True
+                continue
+            j = self._slot_of_short(sh)
+            if j >= 0:
+                mask |= 1 << j
+        partial = v[0] > listed
+        self.cov.neighbours(s, mask, me, partial, v[0])
+        if me:
+            self._learn(p.src, b"", True, now)
+        elif not partial:
+            self.routes.fail(p.src, b"")  # it cannot hear us: no direct route
+
+    def peer_up(self, peer: bytes, now: int) -> None:
+        self._rebuild_shorts()
+        s = self.node.peers.slot(peer)
+        if s >= 0:
+            self.cov.reset_slot(s)
+            bit = ~(1 << s)
+            nb = self.cov.nb
+            for i in range(len(nb)):
+                nb[i] &= bit
+        self._learn(peer, b"", False, now)
+
+    def peer_lost(self, peer: bytes, now: int) -> None:
+        self._rebuild_shorts()
+        lost = self.routes.remove_via(peer[:4], peer)
+        if peer not in lost and not self.routes.has(peer, now):
+            lost.append(peer)
+        self._lost(lost, now)
+
+    def _wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, nxt: bytes, dst: bytes,
+              src: bytes, path: "bytes | None", now: int, ptype: int) -> None:
+        c = self.node.config
+        if len(self.waits) >= c.hop_pending:
+            self.waits.pop(0)
+        due = add(now, c.hop_ack_ms + self._jitter(c.hop_ack_ms // 2))
+        self.waits.append(HopWait(pid, frame, prio, nxt, dst, src, path, due, ptype))
+
+    def _hop_acked(self, pid: bytes, now: int) -> None:
+        for w in self.waits:
+            if w.pid == pid:
+                self.waits.remove(w)
+                s = self._slot_of_short(w.nxt)
+                if s >= 0 and self.node.peers.rep[s] < 60:
+                    self.node.peers.adjust_rep(s, 1)
+                return
+
+    def _flood_heard(self, pid: bytes, link: int) -> None:
+        """Neighbour ``link`` has flood frame ``pid``: stop waiting for it."""
+        for fw in self.fwaits:
+            if fw.pid == pid:
+                fw.expect &= ~(1 << link)
+                if not fw.expect:
+                    self.fwaits.remove(fw)
+                return
+
+    def _flood_done(self, pid: bytes) -> None:
+        for fw in self.fwaits:
+            if fw.pid == pid:
+                self.fwaits.remove(fw)
+                return
+
+    def _dead_end_ack(self, p: Packet, pid: bytes, link: int, now: int) -> None:
+        """A dead end never relays, so its one neighbour would never hear a
+        passive ack: it says explicitly that a flood frame arrived."""
+        if (self.dead_end and p.dst is None and link >= 0 and p.ptype != T_ACK
+                and p.src != self.node.node_id):
+            self._link_ack(pid, now)
+
+    def _link_ack(self, pid: bytes, now: int) -> None:
+        self.st["link_acks"] += 1
+        self.node.originate(T_ACK, tlv(TLV_ACKED, pid), now, prio=P_CONTROL, ttl=1)
+
+    def _hold(self, h: Held) -> None:
+        old = self.holdq.add(h)
+        if old is not None and old.state == WAIT:
+            self.node.drop("hold_full")
+            self.node.push_event(SendFailed(old.dst, old.msg_id, "hold_full"))
+
+    def next_timer(self, now: int) -> "int | None":
+        t = self.holdq.next_deadline()
+        for w in self.waits:
+            if t is None or diff(w.due, t) < 0:
+                t = w.due
+        for fw in self.fwaits:
+            if t is None or diff(fw.due, t) < 0:
+                t = fw.due
+        return t
+
+    def route_list(self, now: int) -> "list[dict[str, object]]":
+        """Known routes for status (``RouteTable.best_routes``)."""
+        return self.routes.best_routes(now)
+
+    def stats(self) -> "dict[str, object]":
+        d = {}  # type: dict[str, object]
+        for k in self.st:
+            d[k] = self.st[k]
+        d["suppressed"] = self.cov.suppressed  # relays avoided or cancelled
+        d["flood_relays"] = self.cov.relayed  # relays scheduled and not cancelled
+        d["routes"] = len(self.routes)
+        d["hold"] = len(self.holdq)
+        d["lost"] = len(self.part)
+        d["hop_waits"] = len(self.waits)
+        return d
+
+    def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
+              msg_id: int, blind: bool = False, tries: int = 0) -> int:
+        raise NotImplementedError  # MeshRouter: originate a unicast, routed or flooded
+
