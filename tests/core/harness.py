@@ -5,6 +5,8 @@ the MicroPython unix port (tests/mpy/run.py). Links are explicit, may be
 one-way and lossy; loss draws come from a seeded generator so runs repeat.
 """
 
+import gc
+
 from bitmesh_core.config import NodeConfig
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import MeshNode
@@ -74,6 +76,10 @@ class Mesh:
         self.blocked = set()  # type: set[tuple[int, int]]
 
     def _make(self, i: int) -> MeshNode:
+        # Collect before each node's tables are allocated, as a board's shell
+        # does at start-up: the garbage of the last node must not fragment the
+        # shared board-sized heap under the next one's buffers.
+        gc.collect()
         cfg = NodeConfig.from_dict(self.config)
         return MeshNode(cfg, make_identity(i), KEY, SeededRng(1000 + i), self.now,
                         boot_count=self.boots[i])
