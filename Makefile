@@ -36,6 +36,10 @@ test-unit: $(STAMP)
 test-mpy: $(STAMP)
 	MPY_HEAP=$(MPY_HEAP) $(BIN)/python tests/mpy/run_all.py
 	BITMESH_CORE_PATH=build/mpy-unix $(MPY) -X heapsize=$(MPY_BUDGET_HEAP) tests/mpy/budget.py
+	$(BIN)/python tests/mpy/record_game.py build/game/honest.jsonl
+	$(BIN)/python tests/mpy/record_game.py build/game/withhold.jsonl withhold_reveal 3
+	BITMESH_CORE_PATH=build/mpy-unix $(MPY) -X heapsize=$(MPY_HEAP) tests/mpy/game_replay.py \
+		build/game/honest.jsonl build/game/withhold.jsonl
 
 test-sim: $(STAMP)
 	$(PYTEST) -m sim -q

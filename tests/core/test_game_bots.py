@@ -1,7 +1,7 @@
 """Who chooses the bets, and bots that play again: a person answering
 ``bet_wanted`` (the gateway's laptop player) and joining bots following their
 table to its next game. Three players per table (tests/mpy/run_all.py gives
-this file the heap of several boards: three players share one VM)."""
+this file 144wK, more than one board: three players share one VM)."""
 
 from bitmesh_core.game.bot import Bot, table_id
 from bitmesh_core.game.craps import BET_PASS

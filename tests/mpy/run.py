@@ -4,6 +4,9 @@ Usage (from the repo root; `make test-mpy` runs tests/mpy/run_all.py, which
 calls this once per file with a board-sized heap and the core as .mpy files):
     micropython -X heapsize=110wK tests/mpy/run.py [name-filter]
 
+The filter is a substring of "file.py::test_name"; "file.py" or
+"file.py::test_x" also skips importing every other file.
+
 Discovers tests/core/test_*.py, runs every ``test_*`` function and prints one
 line per failure, then the closing line "N passed, N failed".
 """
@@ -24,7 +27,7 @@ def main() -> int:
     failed = 0
     for f in files:
         mod_name = f[:-3]
-        if filt.endswith(".py") and filt != f:
+        if (filt.endswith(".py") or ".py::" in filt) and not (filt + "::").startswith(f + "::"):
             continue  # a file filter (run_all.py): do not spend the heap importing others
         try:
             mod = __import__("core." + mod_name, None, None, [mod_name])

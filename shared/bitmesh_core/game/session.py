@@ -265,13 +265,11 @@ class Session:
         if self.state == "commit" and not self._waiting(self.commits):
             self.fire("commits_in")
             self.phase_t = now
-            me = self.seat(self.me)
-            withhold = self.cheat == "withhold_reveal" and self.rnd >= self.cheat_round
-            if me >= 0 and self.game.active[me] and not withhold:
-                nonce = self.nonce
-                if self.cheat == "bad_reveal" and self.rnd >= self.cheat_round:
-                    nonce = bytes((nonce[0] ^ 1,)) + nonce[1:]
-                self._sign_send(wire.K_REVEAL, nonce, now)
+            self._reveal(now)
+        elif self.state == "vote" and not self._waiting(self.commits):
+            # Settled as a forfeit before the reveals: reveal all the same, so
+            # a player who has not seen the cheat yet is not left waiting on us.
+            self._reveal(now)
         if self.state == "reveal" and not self._waiting(self.reveals):
             self.fire("reveals_in")
             self._settle(now)
@@ -293,6 +291,24 @@ class Session:
                         self.pend_at[x] = self.rnd + 1
                 self.cheats = []
                 self._final(now)
+
+    def _forfeit_due(self) -> bool:
+        for x in self.pending:
+            if self.pend_at.get(x, 0) <= self.rnd and self.snap.active[x]:
+                return True
+        return False
+
+    def _reveal(self, now: int) -> None:
+        """Sign and send our nonce, once per round (every commitment is in)."""
+        me = self.seat(self.me)
+        withhold = self.cheat == "withhold_reveal" and self.rnd >= self.cheat_round
+        if me < 0 or not self.game.active[me] or withhold or self.commits[me] is None \
+                or self.reveals[me] is not None:
+            return
+        nonce = self.nonce
+        if self.cheat == "bad_reveal" and self.rnd >= self.cheat_round:
+            nonce = bytes((nonce[0] ^ 1,)) + nonce[1:]
+        self._sign_send(wire.K_REVEAL, nonce, now)
 
     def _settle(self, now: int) -> None:
         """Compute this round's outcome from the snapshot and vote on it."""
@@ -371,8 +387,20 @@ class Session:
                     self.svc.event("absent", self, {"round": self.rnd,  # type: ignore[attr-defined]
                                                     "player": self.roster[i].hex()})
             self._progress(now)
+        elif self.state == "reveal" and el >= self.svc.reveal_ms and self._forfeit_due():  # type: ignore[attr-defined]
+            # We knew of a cheat before this round, so it settles as a forfeit
+            # and needs no reveals; the others may have settled it before they
+            # had every commitment and so never revealed.
+            self.fire("cheat")
+            self._settle(now)
+            self._progress(now)
         elif self.state == "reveal" and el >= self.svc.reveal_ms:  # type: ignore[attr-defined]
+            rnd = self.rnd
             for i in range(len(self.roster)):
+                if self.rnd != rnd:
+                    # An accusation settled the round and the next one began:
+                    # its empty reveals are not withheld.
+                    break
                 c = self.commits[i]
                 # A seat that already voted saw a cheat we have not seen yet:
                 # it is ahead of us, not withholding.
