@@ -25,14 +25,13 @@ many retries across a lossy mesh. A round with a cheater settles as a forfeit
 (no roll; the cheater loses bankroll and seat).
 """
 
-from ..clock import add
+from ..clock import add, diff
 from ..compat import TYPE_CHECKING
 from . import wire
 from .anticheat import Accusation
 from .auth import key_fp, verify
 from .consensus import VoteBox
 from .craps import BET_NONE, Craps
-from .deadlines import on_deadlines
 from .dice import commitment, new_nonce, roll
 from .moves import dispatch_move, handle_move
 
@@ -293,8 +292,7 @@ class Session:
                 self.cheats = []
                 self._final(now)
 
-    def forfeit_due(self) -> bool:
-        """A cheat seen before this round forfeits it."""
+    def _forfeit_due(self) -> bool:
         for x in self.pending:
             if self.pend_at.get(x, 0) <= self.rnd and self.snap.active[x]:
                 return True
@@ -367,7 +365,51 @@ class Session:
 
     # ------------------------------------------------------------ timers
     def on_timer(self, now: int) -> None:
-        on_deadlines(self, now)
+        if self.state in ("idle", "closed"):
+            return
+        if self.bet_due is not None and diff(now, self.bet_due) >= 0:
+            self.place_bet(BET_NONE, 0, now)  # nobody chose in time: no bet
+        rt = self.svc.retry_ms  # type: ignore[attr-defined]
+        if diff(now, self.resend_t) >= 0:
+            # Back off while nothing changes (floods are costly), up to 4x.
+            self.gap = min(4 * rt, max(rt, self.gap * 2))
+            self.resend_t = add(now, self.gap)
+            for ptype, body in self.my_msgs:
+                self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
+            if self.state == "lobby" and self.host == self.me and len(self.joined) >= 2 \
+                    and diff(now, self.phase_t) >= self.svc.lobby_ms:  # type: ignore[attr-defined]
+                self.start(now)
+        el = diff(now, self.phase_t)
+        if self.state == "commit" and el >= self.svc.commit_ms:  # type: ignore[attr-defined]
+            for i in range(len(self.roster)):
+                if self.game.active[i] and self.commits[i] is None and not self.absent[i]:
+                    self.absent[i] = 1
+                    self.svc.event("absent", self, {"round": self.rnd,  # type: ignore[attr-defined]
+                                                    "player": self.roster[i].hex()})
+            self._progress(now)
+        elif self.state == "reveal" and el >= self.svc.reveal_ms and self._forfeit_due():  # type: ignore[attr-defined]
+            # We knew of a cheat before this round, so it settles as a forfeit
+            # and needs no reveals; the others may have settled it before they
+            # had every commitment and so never revealed.
+            self.fire("cheat")
+            self._settle(now)
+            self._progress(now)
+        elif self.state == "reveal" and el >= self.svc.reveal_ms:  # type: ignore[attr-defined]
+            rnd = self.rnd
+            for i in range(len(self.roster)):
+                if self.rnd != rnd:
+                    # An accusation settled the round and the next one began:
+                    # its empty reveals are not withheld.
+                    break
+                c = self.commits[i]
+                # A seat that already voted saw a cheat we have not seen yet:
+                # it is ahead of us, not withholding.
+                if self.game.active[i] and self.reveals[i] is None and c is not None \
+                        and i not in self.votes.votes:
+                    self.accuse(self.roster[i], "withhold_reveal", [c.raw + c.sig], now)
+        elif self.state == "vote" and el >= self.svc.vote_ms and not self.no_quorum_flagged:  # type: ignore[attr-defined]
+            self.no_quorum_flagged = True
+            self.svc.event("no_quorum", self, {"round": self.rnd})  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ cheats
     def accuse(self, player: bytes, kind: str, evidence: "list[bytes]", now: int,
