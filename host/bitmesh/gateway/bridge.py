@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import re
 from collections import deque
@@ -61,7 +60,7 @@ from bitmesh_core.packet import (
 )
 
 from .links import Backoff
-from .node import HostNode, clock_ms
+from .node import HostNode, cancel_tasks, clock_ms
 
 ROOT = "bitmesh"
 SUBSCRIPTION = ROOT + "/+/frame/#"
@@ -275,10 +274,7 @@ class MqttBridge:
             for t in done:
                 t.result()  # re-raise the failure that ended the session
         finally:
-            for t in (reader, writer):
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await cancel_tasks(reader, writer)
 
     async def _reader(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:

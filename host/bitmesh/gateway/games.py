@@ -35,7 +35,7 @@ from bitmesh_core.game.craps import BET_NAMES
 from bitmesh_core.game.service import GameService
 from bitmesh_core.game.session import Session
 
-from .node import HostNode, clock_ms
+from .node import HostNode, cancel_tasks, clock_ms
 
 BET_MODES = ("ask", "auto")
 TICK_S = 0.5  # longest sleep of the timer task (new tables wake it sooner)
@@ -63,11 +63,8 @@ class GameHost:
         self._task = asyncio.create_task(self._run(), name="games")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_tasks(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

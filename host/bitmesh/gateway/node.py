@@ -57,6 +57,17 @@ def clock_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
+async def cancel_tasks(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel the tasks and wait for each to end; a failure it ended with is
+    dropped (the owner is stopping). ``None`` entries are skipped."""
+    live = [t for t in tasks if t is not None]
+    for t in live:
+        t.cancel()
+    for t in live:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+
+
 class _RouterTap(Router):
     """Wraps the node's router: every frame the core hands to ``relay`` (new,
     authentic, not replayed, not only for this node) is shown to the taps first."""
@@ -152,11 +163,7 @@ class HostNode:
                                      self.link_backoff), name="host-link")]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_tasks(*self._tasks)
         self._tasks = []
         with contextlib.suppress(Exception):
             await self.link.close()

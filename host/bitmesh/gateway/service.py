@@ -14,7 +14,6 @@ tests, so they all run the same code::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from bitmesh_core.identity import Identity
@@ -23,7 +22,7 @@ from .api import GatewayApi
 from .bridge import DEFAULT_HOP_BUDGET, MqttBridge
 from .games import GameHost
 from .links import Backoff, Link
-from .node import HostNode
+from .node import HostNode, cancel_tasks
 
 
 class Gateway:
@@ -73,11 +72,8 @@ class Gateway:
             self._bridge_task = asyncio.create_task(self.bridge.run(), name="mqtt-bridge")
 
     async def stop(self) -> None:
-        if self._bridge_task is not None:
-            self._bridge_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._bridge_task
-            self._bridge_task = None
+        await cancel_tasks(self._bridge_task)
+        self._bridge_task = None
         if self.api is not None:
             await self.api.stop()
         if self.games is not None:

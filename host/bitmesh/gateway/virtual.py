@@ -14,7 +14,6 @@ shell calls them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from bitmesh_core.config import NodeConfig
@@ -24,7 +23,7 @@ from bitmesh_core.node import IF_ESPNOW, MeshNode
 from bitmesh_core.rng import SeededRng
 
 from .links import LoopbackLink
-from .node import clock_ms
+from .node import cancel_tasks, clock_ms
 
 # Blind flooding: the bridge is exercised independently of the smarter routers,
 # whose tuning belongs to the simulator (pass config={"router": ...} to change).
@@ -98,11 +97,8 @@ class VirtualMesh:
         self._task = asyncio.create_task(self._run(), name=f"vmesh-{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_tasks(self._task)
+        self._task = None
 
     def send(self, i: int, dst: bytes | None, payload: bytes, app: int = 0) -> int:
         """Node ``i`` sends an application message now."""
