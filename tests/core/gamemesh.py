@@ -1,7 +1,9 @@
 """Helpers for the game/DHT/credit core tests (both runtimes): a harness Mesh
 whose nodes also run services, ticked like a shell would."""
 
+import binascii
 import gc
+import hashlib
 
 from core.harness import Mesh
 
@@ -11,6 +13,16 @@ GAME_SMALL = {"game_retry_ms": 1000, "game_reveal_ms": 12000, "dedup_capacity": 
               "game_tables": 1, "game_lobby_max": 1, "reputation_max": 8, "max_routes": 4,
               "origin_slots": 4, "msg_dedup": 8, "hold_max": 1, "pending_relays": 2,
               "hop_pending": 2}
+
+
+def frames_digest(frames: list) -> str:
+    """What a shell sent in one ``frames_to_send`` call (interface, link
+    address and bytes of every frame), hashed: tests/mpy/record_game.py writes
+    it and tests/mpy/game_replay.py compares it."""
+    h = hashlib.sha256()
+    for iface, addr, frame in frames:
+        h.update(bytes((iface,)) + (addr or b"") + b"|" + bytes(frame) + b"|")
+    return binascii.hexlify(h.digest()[:8]).decode()
 
 
 def finals(m: "ServiceMesh", i: int) -> "list[tuple]":

@@ -13,9 +13,7 @@ one board plays a whole game, signing included, inside one board's heap.
 Prints a JSON summary (the live heap's peak, sampled after collections) and "N passed, N failed".
 """
 
-import binascii
 import gc
-import hashlib
 import json
 import os
 import sys
@@ -29,15 +27,8 @@ from bitmesh_core.game.craps import BET_PASS  # noqa: E402
 from bitmesh_core.game.service import GameService  # noqa: E402
 from bitmesh_core.node import MeshNode  # noqa: E402
 from bitmesh_core.rng import SeededRng  # noqa: E402
+from core.gamemesh import frames_digest  # noqa: E402
 from core.harness import KEY, make_identity  # noqa: E402
-
-
-def digest(frames: list) -> str:
-    """As tests/mpy/record_game.py hashes what one call sent."""
-    h = hashlib.sha256()
-    for iface, addr, frame in frames:
-        h.update(bytes((iface,)) + (addr or b"") + b"|" + bytes(frame) + b"|")
-    return binascii.hexlify(h.digest()[:8]).decode()
 
 
 def replay(path: str) -> dict:
@@ -61,7 +52,7 @@ def replay(path: str) -> dict:
             elif op == "f":
                 sent = node.frames_to_send()  # type: ignore[union-attr]
                 frames += len(sent)
-                got = digest(sent)
+                got = frames_digest(sent)
                 if got != rec[1] and not mismatch:
                     mismatch = "frames differ at call %d" % calls
             elif op == "e":

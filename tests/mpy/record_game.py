@@ -12,7 +12,6 @@ the MicroPython VM must give the same outputs, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from bitmesh_core.config import NodeConfig  # noqa: E402
 from bitmesh_core.node import MeshNode  # noqa: E402
 from bitmesh_core.rng import SeededRng  # noqa: E402
 from core import test_game_session as table  # noqa: E402
-from core.gamemesh import ServiceMesh  # noqa: E402
+from core.gamemesh import ServiceMesh, frames_digest  # noqa: E402
 from core.harness import KEY, make_identity  # noqa: E402
 
 # A board's node: default tables; the table's game timing, so it plays in step.
@@ -49,15 +48,6 @@ class RecordingMesh(ServiceMesh):
             tap_service(svc, self.log, self)
 
 
-def digest(frames: Any) -> str:
-    """What a shell sent in one call: interface, link address and bytes of
-    every frame, hashed (the replay compares; the transcript stays small)."""
-    h = hashlib.sha256()
-    for iface, addr, frame in frames:
-        h.update(bytes((iface,)) + (addr or b"") + b"|" + bytes(frame) + b"|")
-    return h.hexdigest()[:16]
-
-
 def tap(node: MeshNode, log: list[list[Any]]) -> None:
     receive, handle_timer, frames, next_event = (node.receive, node.handle_timer,
                                                  node.frames_to_send, node.next_event)
@@ -72,7 +62,7 @@ def tap(node: MeshNode, log: list[list[Any]]) -> None:
 
     def out() -> Any:
         f = frames()
-        log.append(["f", digest(f)])
+        log.append(["f", frames_digest(f)])
         return f
 
     def event() -> Any:
