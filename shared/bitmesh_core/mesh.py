@@ -55,7 +55,9 @@ class MeshRouter(MeshState):
         if p.ptype == T_ACK and (self.waits or self.fwaits):
             a = p.tlv(TLV_ACKED)
             if a is not None:
-                self._hop_acked(a, now)
+                # A link ack only speaks for its sender: the hop before us
+                # acks its own wait with the same identity.
+                self._hop_acked(a, now, p.src[:4])
                 if link >= 0:
                     self._flood_heard(a, link)
         self._dead_end_ack(p, pid, link, now)
@@ -304,9 +306,12 @@ class MeshRouter(MeshState):
         self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id)
 
     def on_ack(self, p: Packet, acked: bytes, now: int) -> None:
-        self._hop_acked(acked, now)
+        # Every ack heard lands here: an end-to-end ack (addressed to us) proves
+        # delivery; a link ack proves only that its sender has the frame.
+        e2e = p.dst is not None
+        self._hop_acked(acked, now, None if e2e else p.src[:4])
         h = self.holdq.by_pid(acked)
-        if h is not None and h.path is not None:
+        if h is not None and h.path is not None and (e2e or p.src == h.dst):
             self.holdq.remove(h)
             self.routes.success(h.dst, h.path, now)
 

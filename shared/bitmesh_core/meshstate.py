@@ -206,9 +206,11 @@ class MeshState(Router):
         due = add(now, c.hop_ack_ms + self._jitter(c.hop_ack_ms // 2))
         self.waits.append(HopWait(pid, frame, prio, nxt, dst, src, path, due, ptype))
 
-    def _hop_acked(self, pid: bytes, now: int) -> None:
+    def _hop_acked(self, pid: bytes, now: int, by: "bytes | None" = None) -> None:
+        """Stop waiting on ``pid``; ``by``: the short id of the neighbour that
+        acked it (only its own wait ends), None for an end-to-end ack."""
         for w in self.waits:
-            if w.pid == pid:
+            if w.pid == pid and (by is None or by == w.nxt):
                 self.waits.remove(w)
                 s = self._slot_of_short(w.nxt)
                 if s >= 0 and self.node.peers.rep[s] < 60:

@@ -53,7 +53,8 @@ class Router:
         """A neighbour's heartbeat arrived (peer table slot ``slot``)."""
 
     def on_ack(self, p: Packet, acked: bytes, now: int) -> None:
-        """An end-to-end ack for one of our frames arrived."""
+        """An ack arrived: end-to-end (``p.dst`` is us) or a neighbour's link
+        ack (``p.dst`` is None, TTL 1)."""
 
     def on_timer(self, now: int) -> None:
         pass

@@ -126,3 +126,24 @@ def test_route_list_shows_learned_routes_for_status() -> None:
     far = by_dst[m.id(3).hex()]
     assert far["hops"] == 3 and far["next_hop"] == m.id(1)[:4].hex(), far
     assert by_dst[m.id(1).hex()]["hops"] == 1
+
+
+def test_a_link_ack_speaks_only_for_the_neighbour_that_sent_it() -> None:
+    # On the line 0-1-2-3 relay 2 waits for 3's passive ack. A link ack that
+    # 1 sends to 0 for the same frame (0 missed 1's relay) must not end 2's
+    # wait: 3 missed 2's first copies and only 2's later retry reaches it.
+    m = Mesh(4, line(4), config=FAST)
+    m.run(3000)
+    m.nodes[0].send_message(m.id(3), b"warm", m.now)
+    m.run(800)
+    assert m.delivered(3, b"warm") == 1
+    sent_routed = router_stats(m, 0)["sent_routed"]
+    m.blocked.add((1, 0))  # one way: 0 misses 1's relay and retries
+    m.blocked.add((2, 3))  # one way: 3 misses 2's relay and first retry
+    m.nodes[0].send_message(m.id(3), b"once", m.now)
+    m.run(100)
+    assert router_stats(m, 0)["sent_routed"] == sent_routed + 1  # source-routed
+    m.unblock_all()
+    m.run(1500)
+    assert m.delivered(3, b"once") == 1
+    assert router_stats(m, 2)["hop_retries"] >= 2
