@@ -27,7 +27,7 @@ from .clock import add, diff
 SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
-WELL_CONNECTED = 6
+WELL_CONNECTED = 6  # this many neighbours of its own (one less on a link under LOSSY/2 + 2)
 LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
 LOSSY = 20  # a link losing more heartbeats than this always wants two copies
 
@@ -94,7 +94,8 @@ class Coverage:
         for s in range(len(used)):
             if used[s] and sym[s]:
                 m |= 1 << s
-                if (deg[s] >= WELL_CONNECTED and loss[s] < LOSSY) or loss[s] < LOSSLESS:
+                if loss[s] < LOSSLESS or (deg[s] >= WELL_CONNECTED and loss[s] < LOSSY) or (
+                        deg[s] >= WELL_CONNECTED - 1 and loss[s] < LOSSY // 2 + 2):
                     w |= 1 << s
         self.well = w
         return m
@@ -139,7 +140,7 @@ class Coverage:
         fresh = popcount(targets & ~(once | has))
         delay = 0
         if window_ms:
-            delay = window_ms * 2 // (2 + fresh) + jitter % (window_ms // 4 + 1)
+            delay = window_ms * 3 // (1 + fresh) + jitter % (window_ms // 8 + 1)
         e.due = add(now, delay)
         if len(self.pending) >= self.cap:
             self.pending.pop(0)

@@ -231,7 +231,7 @@ class MeshRouter(MeshState):
             # No route reply in time: the suppressed flood missed (a one-way
             # link nobody knew about, or loss): repeat it blind; if that gets
             # no reply either, hold it until the destination is heard from.
-            h = Held(dst, ptype, body, flags, prio, mid, add(now, 24 * c.hop_ack_ms), SENT)
+            h = Held(dst, ptype, body, flags, prio, mid, add(now, 40 * c.hop_ack_ms), SENT)
             h.pid = pid
             h.tries = tries if tries else (1 if blind else 0)
             self._hold(h)
@@ -250,6 +250,8 @@ class MeshRouter(MeshState):
                 self._link_ack(pid, now)
         elif p.flags & F_ROUTE_REC and p.ptype != T_ACK:
             self._reply(src, rr, pid, now)
+        if p.ptype == T_ROUTE:
+            return True  # route control is idempotent: keep the message table for data
         m = p.tlv(TLV_MSGID)
         mid = p.seq
         if m is not None and len(m) == 4:
