@@ -73,6 +73,15 @@ class MeshRouter(MeshState):
             if link >= 0 and n.peers.id_starts(link, p.src):
                 n.peers.adjust_rep(link, -2)
             return
+        if link >= 0 and p.ttl == p.ttl0 and not n.peers.id_starts(link, p.src):
+            # No hop yet, so the neighbour we heard it from must be its origin.
+            # A flooder holding the key forges a new origin per frame, which no
+            # per-origin bucket catches; relaying those would spend our own
+            # neighbours' rate limit on it, and they would drop our frames.
+            self.st["forged_origin"] += 1
+            n.drop("forged_origin")
+            n.peers.adjust_rep(link, -5)
+            return
         rr = p.route()
         if rr and _has_short(rr, n.identity.short):
             n.drop("loop")
@@ -336,7 +345,10 @@ class MeshRouter(MeshState):
             for fw in list(self.fwaits):
                 if diff(now, fw.due) < 0:
                     continue
-                if fw.tries < c.hop_retries:
+                # One retry more than a source-routed hop: in a sparse place a
+                # flood copy has no other way in, and every hop of a long line
+                # must get it (16 hops at 10% loss: 0.1^3 per hop lost 1.6%).
+                if fw.tries < c.hop_retries + 1:
                     fw.tries += 1
                     fw.due = add(now, 3 * c.hop_ack_ms)
                     self.st["flood_retries"] += 1

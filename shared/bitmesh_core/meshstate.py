@@ -68,7 +68,7 @@ class MeshState(Router):
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
-                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "link_acks": 0,
+                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "forged_origin": 0, "link_acks": 0,
                    "max_routes": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
 

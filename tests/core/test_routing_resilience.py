@@ -204,3 +204,29 @@ def test_dead_end_acks_floods_so_the_last_hop_is_retried() -> None:
     assert router_stats(m, 3)["link_acks"] >= 10
     assert router_stats(m, 2)["flood_retries"] >= 1
     assert got >= 18, got
+
+
+def test_frames_with_a_forged_origin_are_not_relayed() -> None:
+    # A flooder holding the network key writes a new origin into every frame
+    # (no per-origin bucket can follow it). A frame that has made no hop yet
+    # can only come from its origin, so its neighbour does not relay it.
+    from bitmesh_core import packet as P
+    from bitmesh_core.auth import FrameAuth
+    from core.harness import KEY
+
+    m = Mesh(3, line(3), config=FAST)
+    m.run(3000)
+    auth = FrameAuth(KEY)
+    for k in range(20):
+        forged = bytes((0xEE, k, 1, 2, 3, 4, 5, 6))
+        f = P.build(P.T_BROADCAST, forged, 100 + k, 7, P.tlv(P.TLV_PAYLOAD, b"junk"))
+        auth.sign(f)
+        m.nodes[1].receive(0, f, -60, m.now, m.addr[0])  # heard from node 0
+        m.run(20)
+    m.nodes[0].send_message(None, b"real", m.now)
+    m.run(500)
+    assert m.delivered(1, b"junk") == 20  # heard, within the link's rate
+    assert m.delivered(2, b"junk") == 0  # never relayed
+    assert m.delivered(2, b"real") == 1  # node 0's own frames still are
+    assert router_stats(m, 1)["forged_origin"] == 20
+    assert m.nodes[1].stats()["drops"]["forged_origin"] == 20  # type: ignore[index]

@@ -50,4 +50,4 @@ def test_bridged_copy_is_flagged_budgeted_signed_and_deterministic() -> None:
     assert p.flags & F_BRIDGED and p.ttl == 3 and p.ttl0 == 7
     # One identity for every gateway's copy, different from the unbridged frame.
     assert packet_id(decode(a)) == packet_id(decode(b)) != packet_id(decode(signed()))
-    assert decode(bridged_copy(signed(2), auth.sign, 3)).ttl == 2
+    assert decode(bridged_copy(signed(2), auth.sign, 3)).ttl == 1  # the bridge is a hop

@@ -116,11 +116,13 @@ def decode_envelope(payload: object) -> tuple[str, str, bytes]:
 
 
 def bridged_copy(frame: bytes, sign: Any, hop_budget: int) -> bytearray:
-    """``frame`` marked F_BRIDGED with TTL capped at ``hop_budget``, re-signed by
-    ``sign(bytearray)``. Deterministic: every gateway makes the same bytes."""
+    """``frame`` marked F_BRIDGED with TTL capped at ``hop_budget`` and below its
+    starting TTL (the bridge is a hop: a frame with no hop yet must come from
+    its origin, and relays drop it otherwise), re-signed by ``sign(bytearray)``.
+    Deterministic: every gateway makes the same bytes."""
     out = bytearray(frame)
     out[4] |= F_BRIDGED
-    out[2] = max(1, min(hop_budget, out[3]))
+    out[2] = max(1, min(hop_budget, out[3] - 1))
     sign(out)
     return out
 
