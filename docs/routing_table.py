@@ -24,6 +24,9 @@ ROWS = [
     ("unicast tx/message", lambda r: num(r["unicast"].get("tx_per_message"))),
     ("unicast hops mean / optimal", lambda r: "%s / %s" % (
         num(r["unicast"].get("hops_mean"), "%.2f"), num(r["unicast"].get("optimal_hops_mean"), "%.2f"))),
+    ("known-route unicasts: tx/hop (delivery)", lambda r: "%s (%s)" % (
+        num(r["unicast"].get("known_route_tx_per_hop"), "%.2f"),
+        pct(r["unicast"].get("known_route_delivery_ratio")))),
     ("latency p50 / p95 ms", lambda r: "%s / %s" % (
         num(r["unicast"].get("latency_ms_p50"), "%.0f"), num(r["unicast"].get("latency_ms_p95"), "%.0f"))),
     ("control tx", lambda r: str(r["control"]["tx"])),

@@ -18,6 +18,7 @@ from typing import Any
 
 from bitmesh_core.events import Delivered, Event, PartitionSuspected
 from bitmesh_core.packet import (
+    F_SRC_ROUTE,
     T_ACK,
     T_BROADCAST,
     T_FRAGMENT,
@@ -46,7 +47,7 @@ def msg_of_payload(payload: bytes) -> int:
 
 class Msg:
     __slots__ = ("kind", "origin", "dst", "t_us", "reach", "opt_hops", "counted",
-                 "delivered", "t_done_us", "hops", "tx", "tx_nodes", "path")
+                 "delivered", "t_done_us", "hops", "tx", "tx_nodes", "path", "routed")
 
     def __init__(self, kind: str, origin: int, dst: int, t_us: int) -> None:
         self.kind = kind
@@ -62,6 +63,7 @@ class Msg:
         self.tx = 0
         self.tx_nodes: set[int] = set()
         self.path: frozenset[int] = frozenset()
+        self.routed = False  # unicast: its origin's first frame was source-routed
 
 
 def _pct(vals: list[float], q: float) -> float | None:
@@ -140,6 +142,8 @@ class Collector:
         self.tx_by_node[i] += 1
         if m >= 0:
             msg = self.msgs[m]
+            if msg.tx == 0 and i == msg.origin and msg.kind == "unicast":
+                msg.routed = bool(frame[4] & F_SRC_ROUTE)  # header byte 4: flags
             msg.tx += 1
             self.msg_tx_by_node[i] += 1
             if msg.kind == "unicast" and msg.t_done_us < 0:
@@ -192,6 +196,7 @@ class Collector:
         done = [m for m in uc if m.t_done_us >= 0]
         lat = [(m.t_done_us - m.t_us) / 1000.0 for m in done]
         opt = [float(m.opt_hops) for m in uc]
+        kr = [m for m in uc if m.routed]
         first = min(self.disrupt_us) if self.disrupt_us else None
         seen = [t for t in self.partition_seen_us if first is not None and t >= first]
         util = max((a / duration_us for a in self.airtime_us), default=0.0)
@@ -209,6 +214,13 @@ class Collector:
                 "optimal_hops_mean": _round(_mean(opt)),
                 "latency_ms_p50": _round(_pct(lat, 0.5)),
                 "latency_ms_p95": _round(_pct(lat, 0.95)),
+                # Sent on a route already known: transmissions (retries, link
+                # acks and any re-send included) per shortest-path hop.
+                "known_route_sent": len(kr),
+                "known_route_delivery_ratio": _ratio(sum(1 for m in kr if m.t_done_us >= 0),
+                                                     len(kr)),
+                "known_route_tx_per_hop": _ratio(sum(m.tx for m in kr),
+                                                 sum(m.opt_hops for m in kr)),
             },
             "control": {"tx": self.control_tx, "bytes": self.control_bytes},
             "rogue": {"tx": self.rogue_tx},
