@@ -52,6 +52,8 @@ def main() -> int:
         src = bytes((0xB0, i % 128, 0, 0, 0, 0, 0, 2))
         f = P.build(P.T_BROADCAST, src, 10 + i, 3, P.tlv(P.TLV_PAYLOAD, b"x" * 20))
         auth.sign(f)
+        f[2] = 2  # one hop already made (the tag leaves TTL out): a relay's copy
+        # of a frame from further away, which this node relays in turn.
         node.receive(0, f, -60, now, bytes((2, 0, 0, 0, 0, i % 128)))
         now += 60
         node.frames_to_send()  # a shell sends and drains every loop
