@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bitmesh.gateway.apiclient import ApiClient, ApiError
 from bitmesh.gateway.links import LoopbackLink
+from bitmesh.gateway.node import cancel_tasks
 from bitmesh.gateway.service import Gateway
 from bitmesh.gateway.store import load_or_create_identity, load_or_create_token
 from bitmesh_core.auth import FrameAuth
@@ -168,3 +169,26 @@ def test_token_and_identity_files_are_private(tmp_path: Path) -> None:
     again, boot2 = load_or_create_identity(ident_path)
     assert again.node_id == ident.node_id and boot2 == boot + 1
     assert stat.S_IMODE(os.stat(ident_path).st_mode) == 0o600
+
+
+def test_cancel_tasks_ends_even_when_a_task_swallows_its_cancellation() -> None:
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(60)  # swallowed, as a library's inner wait may do
+
+    async def failing() -> None:
+        raise RuntimeError("ended badly")
+
+    async def main() -> float:
+        t1 = asyncio.create_task(stubborn())
+        t2 = asyncio.create_task(failing())
+        await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await cancel_tasks(t1, None, t2, grace_s=0.1)
+        assert t1.done() and t2.done()  # the second cancel got through
+        return loop.time() - t0
+
+    assert asyncio.run(main()) < 1.0

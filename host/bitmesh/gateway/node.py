@@ -57,15 +57,27 @@ def clock_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
-async def cancel_tasks(*tasks: asyncio.Task[Any] | None) -> None:
-    """Cancel the tasks and wait for each to end; a failure it ended with is
-    dropped (the owner is stopping). ``None`` entries are skipped."""
+async def cancel_tasks(*tasks: asyncio.Task[Any] | None, grace_s: float = 2.0) -> None:
+    """Cancel the tasks and wait for them to end, ``grace_s`` at most per round;
+    a failure one ended with is dropped (the owner is stopping). ``None``
+    entries are skipped.
+
+    A task still running after the grace period is cancelled once more: a
+    cancellation that lands as a library's inner wait completes can be
+    swallowed (aiomqtt's publish awaiting its PUBACK does this), and a stop
+    must never hang on it. One still running after that is left to the loop.
+    """
     live = [t for t in tasks if t is not None]
+    for _round in range(2):
+        pending = [t for t in live if not t.done()]
+        if not pending:
+            break
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=grace_s)
     for t in live:
-        t.cancel()
-    for t in live:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await t
+        if t.done() and not t.cancelled():
+            t.exception()  # retrieved: the owner is stopping, the failure is moot
 
 
 class _RouterTap(Router):
