@@ -75,7 +75,16 @@ def _handle(sh: "Shell", m: "dict[str, object]") -> None:
     if op == "ping":
         link.reply(m, True, t=ticks())
     elif op == "status":
-        _reply_streamed(sh, m, "status", status(sh))
+        # A status reply needs a few KB at once (peer and route lists): on a
+        # game board with ~10 KB free the heap can hold that much only in
+        # pieces until a collection frees the garbage between them.
+        gc.collect()
+        try:
+            st = status(sh)
+        except MemoryError:
+            gc.collect()  # once more, with the half-built dict gone
+            st = status(sh)
+        _reply_streamed(sh, m, "status", st)
     elif op == "provision":
         reason = fwconfig.save(m.get("config"))  # type: ignore[arg-type]
         if reason is not None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bitmesh.build import BOARD_FLAGS
 from bitmesh.errors import BitmeshError
 from bitmesh.replconn import BoardRepl
 
@@ -77,7 +78,7 @@ def compile_mpy(src: Path, arch: str | None, workdir: Path) -> bytes:
     """``src`` compiled by mpy-cross; BitmeshError with its message on failure."""
     out = workdir / (src.stem + ".mpy")
     cmd = mpy_cross_command() + (["-march=" + arch] if arch else [])
-    cmd += ["-s", src.name, "-o", str(out), str(src)]
+    cmd += BOARD_FLAGS + ["-s", src.name, "-o", str(out), str(src)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:

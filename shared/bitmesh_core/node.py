@@ -89,6 +89,7 @@ class MeshNode:
         self.counters = {"rx": 0, "tx": 0, "relayed": 0, "originated": 0, "delivered": 0,
                          "duplicates": 0, "heartbeats": 0}  # type: dict[str, int]
         self.drops = {}  # type: dict[str, int]
+        self.last_error = ""  # the newest exception behind an "internal" drop
         self.now = wrap(now_ms)
         self.seq = (boot_count & 0xFFF) << SEQ_COUNTER_BITS
         self.beacon = 0
@@ -154,8 +155,9 @@ class MeshNode:
             self._receive(iface, frame, rssi, now, addr)
         except DecodeError as e:
             self.drop(e.reason)
-        except Exception:  # noqa: BLE001 - the contract: nothing escapes the core
+        except Exception as e:  # noqa: BLE001 - the contract: nothing escapes the core
             self.drop("internal")
+            self.last_error = repr(e)[:80]
 
     def _receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now: int,
                  addr: "bytes | None") -> None:
@@ -410,8 +412,9 @@ class MeshNode:
                 self.next_sweep = add(now, 1000)
                 self._sweep(now)
             self.router.on_timer(now)
-        except Exception:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             self.drop("internal_timer")
+            self.last_error = repr(e)[:80]
 
     def _heartbeat(self, now: int) -> None:
         c = self.config
@@ -470,6 +473,7 @@ class MeshNode:
         for k in self.counters:
             d[k] = self.counters[k]
         d["drops"] = dict(self.drops)
+        d["last_error"] = self.last_error  # what an "internal" drop was, for a bug report
         d["tables"] = {
             "peers": len(self.peers), "peers_max": self.peers.cap,
             "dedup": len(self.dedup), "dedup_max": self.dedup.cap,

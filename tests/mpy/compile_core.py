@@ -20,7 +20,9 @@ def main() -> int:
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([str(mpy_cross), "-march=x64", "-o", str(dst), str(src)],
+        # The flags a board build uses (host/bitmesh/build.py BOARD_FLAGS).
+        r = subprocess.run([str(mpy_cross), "-march=x64", "-X", "no-source-lines",
+                            "-o", str(dst), str(src)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(f"mpy-cross failed on {src}: {r.stderr.strip()}", file=sys.stderr)

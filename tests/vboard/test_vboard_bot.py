@@ -121,7 +121,7 @@ def test_three_board_bots_play_a_table(tmp_path: Path, firmware: Path, medium: M
             "services": st.get("services"), "status_error": st.get("error"),
             "drops": {k: v for k, v in drops.items()
                       if k in ("internal", "game_internal", "internal_timer")},
-            "all_drops": drops})
+            "all_drops": drops, "last_error": st["counters"].get("last_error")})
     text = json.dumps(figures, indent=1)
     print(text)
     if os.environ.get("BITMESH_BOT_FIGURES"):
