@@ -27,8 +27,10 @@ from .clock import add, diff
 SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 SYM_YES = 1
-WELL_CONNECTED = 6  # this many neighbours of its own (one less on a link under LOSSY/2 + 2)
+WELL_CONNECTED = 6  # neighbours of its own: one copy is enough on a link under LOSSY
+FAIRLY_CONNECTED = 5  # ... and on a link under FAIR_LOSS
 LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
+FAIR_LOSS = 12
 LOSSY = 20  # a link losing more heartbeats than this always wants two copies
 
 
@@ -94,8 +96,9 @@ class Coverage:
         for s in range(len(used)):
             if used[s] and sym[s]:
                 m |= 1 << s
-                if loss[s] < LOSSLESS or (deg[s] >= WELL_CONNECTED and loss[s] < LOSSY) or (
-                        deg[s] >= WELL_CONNECTED - 1 and loss[s] < LOSSY // 2 + 2):
+                ls = loss[s]
+                if ls < LOSSLESS or (ls < LOSSY and deg[s] >= WELL_CONNECTED) or (
+                        ls < FAIR_LOSS and deg[s] >= FAIRLY_CONNECTED):
                     w |= 1 << s
         self.well = w
         return m

@@ -57,7 +57,7 @@ class MeshRouter(MeshState):
             if a is not None:
                 # A link ack only speaks for its sender: the hop before us
                 # acks its own wait with the same identity.
-                self._hop_acked(a, now, p.src[:4])
+                self._hop_acked(a, now, p.src)
                 if link >= 0:
                     self._flood_heard(a, link)
         self._dead_end_ack(p, pid, link, now)
@@ -320,7 +320,7 @@ class MeshRouter(MeshState):
         # Every ack heard lands here: an end-to-end ack (addressed to us) proves
         # delivery; a link ack proves only that its sender has the frame.
         e2e = p.dst is not None
-        self._hop_acked(acked, now, None if e2e else p.src[:4])
+        self._hop_acked(acked, now, None if e2e else p.src)
         h = self.holdq.by_pid(acked)
         if h is not None and h.path is not None and (e2e or p.src == h.dst):
             self.holdq.remove(h)

@@ -207,10 +207,10 @@ class MeshState(Router):
         self.waits.append(HopWait(pid, frame, prio, nxt, dst, src, path, due, ptype))
 
     def _hop_acked(self, pid: bytes, now: int, by: "bytes | None" = None) -> None:
-        """Stop waiting on ``pid``; ``by``: the short id of the neighbour that
-        acked it (only its own wait ends), None for an end-to-end ack."""
+        """Stop waiting on ``pid``; ``by``: the id of the neighbour that acked
+        it (only its own wait ends), None for an end-to-end ack."""
         for w in self.waits:
-            if w.pid == pid and (by is None or by == w.nxt):
+            if w.pid == pid and (by is None or by.startswith(w.nxt)):
                 self.waits.remove(w)
                 s = self._slot_of_short(w.nxt)
                 if s >= 0 and self.node.peers.rep[s] < 60:

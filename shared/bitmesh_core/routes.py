@@ -247,7 +247,6 @@ class RouteTable:
         return out
 
 
-
 def _contains(path: bytes, short: bytes) -> bool:
     for i in range(0, len(path), 4):
         if path[i:i + 4] == short:
