@@ -69,7 +69,8 @@ def bench_core() -> dict[str, float]:
 
 def bench_heap() -> dict[str, float]:
     """One node with 128 peers and 1024 dedup entries: does it run under
-    -X heapsize=64wK (the target), and what does it hold at 96wK?"""
+    -X heapsize=64wK (the target) with its code loaded into RAM, and with its
+    code in flash (ROMFS), and what does it hold at 96wK?"""
     compiled = ROOT / "build/mpy-unix"
     subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
                    check=True, timeout=300)
@@ -86,6 +87,16 @@ def bench_heap() -> dict[str, float]:
             continue  # a MemoryError before the report: only the verdict
         out[f"{tag}_live_bytes"] = float(d["heap_live_bytes"])
         out[f"{tag}_code_bytes"] = float(d["code_bytes"])
+    # The same node with the core's code in flash (ROMFS), in 64wK plus the image.
+    r = subprocess.run([sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), "64"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    out["heap64_romfs_ok"] = 1.0 if r.returncode == 0 else 0.0
+    try:
+        d = _json_line(r.stdout)
+        out["heap64_romfs_live_bytes"] = float(d["heap_live_bytes"])
+        out["heap64_romfs_code_bytes"] = float(d["code_bytes"])
+    except (RuntimeError, ValueError, KeyError):
+        pass
     return out
 
 

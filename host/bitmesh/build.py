@@ -7,6 +7,11 @@ Output layout is the board's filesystem::
     OUT/lib/bitmesh_core/**/*.mpy       (the protocol core)
     OUT/manifest.json                   {relative path: sha256} for deploys
 
+``romfs_image`` packs ``OUT/lib`` into a ROMFS image (``bitmesh build
+--romfs``) for firmware built with ROMFS: a board mounts it at /rom and imports
+from /rom/lib ahead of /lib, running the bytecode in place from flash, so the
+core's code no longer takes heap (docs/FIRMWARE.md).
+
 Bytecode saves the RAM a board would spend compiling source at import time
 (tens of KB at 110 KB of heap). ``-march`` is left to mpy-cross's default,
 which runs on every port (no native code is emitted).
@@ -92,6 +97,32 @@ def build(out: Path, arch: str | None = None) -> dict[str, str]:
             manifest[str(f.relative_to(out))] = hashlib.sha256(f.read_bytes()).hexdigest()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def romfs_image(build_dir: Path) -> bytes:
+    """A ROMFS image (mpremote's writer) of ``build_dir/lib``, laid out as
+    ``lib/...``. Deploy it with ``mpremote romfs deploy IMAGE``."""
+    from mpremote.romfs import VfsRomWriter  # type: ignore[import-untyped]
+
+    lib = build_dir / "lib"
+    if not lib.is_dir():
+        raise BitmeshError(f"{build_dir} holds no build (no lib/): run `bitmesh build` first")
+    w = VfsRomWriter()
+
+    def add(d: Path) -> None:
+        for p in sorted(d.iterdir()):
+            if p.is_dir():
+                w.opendir(p.name)
+                add(p)
+                w.closedir()
+            elif p.suffix in (".mpy", ".py"):
+                w.mkfile(p.name, p.read_bytes())
+
+    w.opendir("lib")
+    add(lib)
+    w.closedir()
+    image: bytes = w.finalise()
+    return image
 
 
 def install(build_dir: Path, board_dir: Path) -> int:

@@ -3,70 +3,104 @@
 The table is the single source of truth: ``NodeConfig.from_dict`` validates a
 board's ``/config.json`` ``node`` section or a scenario's ``node_defaults``
 against it, and every bounded structure in the core takes its size from here.
-Later subsystems add their rows to ``FIELDS``.
+Later subsystems add their rows to ``_TABLE``; ``fields()`` reads it.
 """
 
-# name: (default, min, max). Times are milliseconds; sizes are entries.
-FIELDS = {
-    "ttl": (16, 1, 32),  # issue 4: at least 16 hops must work
-    "heartbeat_ms": (5000, 200, 600000),
-    "peer_timeout_ms": (15000, 600, 3600000),
-    "max_peers": (32, 2, 255),
-    "dedup_capacity": (512, 16, 8192),
-    "dedup_age_ms": (120000, 1000, 3600000),
-    "replay_senders": (64, 4, 1024),
-    "rate_per_s": (40, 1, 10000),
-    "rate_burst": (80, 1, 10000),
-    "stranger_rate_per_s": (20, 1, 10000),
-    "max_reassembly": (4, 1, 64),
-    "reassembly_timeout_ms": (10000, 500, 600000),
-    "max_message": (2048, 200, 16384),
-    "tx_queue_max": (64, 4, 1024),
-    "events_max": (64, 4, 4096),
-    "heartbeat_jitter_pct": (10, 0, 50),
-    # games, DHT, relay credits (docs/GAMES.md)
-    "game_tables": (2, 1, 16),
-    "game_seats": (8, 2, 8),
-    "game_lobby_max": (8, 1, 64),
-    "game_retry_ms": (1500, 100, 60000),
-    "game_lobby_ms": (20000, 1000, 600000),
-    "game_commit_ms": (45000, 1000, 600000),
-    "game_reveal_ms": (30000, 1000, 600000),
-    "game_vote_ms": (30000, 1000, 600000),
-    "game_rep_min": (20, 0, 100),
-    "game_flood_per_s": (6, 1, 1000),
-    "game_flood_burst": (60, 4, 10000),
-    "reputation_max": (64, 4, 1024),
-    "dht_k": (4, 1, 16),
-    "dht_contacts": (32, 4, 512),
-    "dht_store_max": (32, 1, 1024),
-    "dht_value_ttl_ms": (600000, 1000, 86400000),
-    "dht_refresh_ms": (120000, 1000, 86400000),
-    "dht_rpc_ms": (2000, 100, 60000),
-    "dht_lookups": (4, 1, 64),
-    "credit_receipts": (32, 1, 1024),
-    "credit_ledger": (64, 1, 4096),
-    # bitmesh router (docs/ROUTING.md)
-    "max_routes": (32, 4, 1024),
-    "route_paths": (3, 1, 4),
-    "route_stale_ms": (300000, 1000, 3600000),
-    "bcast_window_ms": (40, 0, 2000),
-    "bcast_cover": (2, 1, 4),
-    "pending_relays": (8, 2, 256),
-    "hop_ack_ms": (60, 5, 10000),
-    "hop_retries": (2, 0, 6),
-    "hop_pending": (8, 2, 256),
-    "hold_max": (12, 1, 256),
-    "hold_ms": (30000, 100, 600000),
-    "origin_rate_per_s": (10, 1, 10000),
-    "origin_rate_burst": (30, 1, 10000),
-    "origin_slots": (16, 4, 1024),
-    "msg_dedup": (32, 8, 1024),
-    "bitrate_bps": (1000000, 1000, 100000000),
-    "airtime_window_ms": (1000, 100, 60000),
-    "airtime_bulk_pct": (25, 1, 100),
-    "airtime_data_pct": (40, 1, 100),
-}
+# One row per knob: name, default, min, max. Times are milliseconds; sizes
+# are entries. The table is one string constant rather than a dict of tuples:
+# a board keeps a string constant in flash when the core is in ROMFS (and as a
+# single object otherwise), where a dict of 60 tuples cost about 6 KB of heap.
+_TABLE = """
+#name                   default       min        max
+ttl                           16         1         32  # issue 4: at least 16 hops must work
+heartbeat_ms                5000       200     600000
+peer_timeout_ms            15000       600    3600000
+max_peers                     32         2        255
+dedup_capacity               512        16       8192
+dedup_age_ms              120000      1000    3600000
+replay_senders                64         4       1024
+rate_per_s                    40         1      10000
+rate_burst                    80         1      10000
+stranger_rate_per_s           20         1      10000
+max_reassembly                 4         1         64
+reassembly_timeout_ms      10000       500     600000
+max_message                 2048       200      16384
+tx_queue_max                  64         4       1024
+events_max                    64         4       4096
+heartbeat_jitter_pct          10         0         50
+# games, DHT, relay credits (docs/GAMES.md)
+game_tables                    2         1         16
+game_seats                     8         2          8
+game_lobby_max                 8         1         64
+game_retry_ms               1500       100      60000
+game_lobby_ms              20000      1000     600000
+game_commit_ms             45000      1000     600000
+game_reveal_ms             30000      1000     600000
+game_vote_ms               30000      1000     600000
+game_rep_min                  20         0        100
+game_flood_per_s               6         1       1000
+game_flood_burst              60         4      10000
+reputation_max                64         4       1024
+dht_k                          4         1         16
+dht_contacts                  32         4        512
+dht_store_max                 32         1       1024
+dht_value_ttl_ms          600000      1000   86400000
+dht_refresh_ms            120000      1000   86400000
+dht_rpc_ms                  2000       100      60000
+dht_lookups                    4         1         64
+credit_receipts               32         1       1024
+credit_ledger                 64         1       4096
+# bitmesh router (docs/ROUTING.md)
+max_routes                    32         4       1024
+route_paths                    3         1          4
+route_stale_ms            300000      1000    3600000
+bcast_window_ms               40         0       2000
+bcast_cover                    2         1          4
+pending_relays                 8         2        256
+hop_ack_ms                    60         5      10000
+hop_retries                    2         0          6
+hop_pending                    8         2        256
+hold_max                      12         1        256
+hold_ms                    30000       100     600000
+origin_rate_per_s             10         1      10000
+origin_rate_burst             30         1      10000
+origin_slots                  16         4       1024
+msg_dedup                     32         8       1024
+bitrate_bps              1000000      1000  100000000
+airtime_window_ms           1000       100      60000
+airtime_bulk_pct              25         1        100
+airtime_data_pct              40         1        100
+"""
+
+
+def _rows() -> "list[list[str]]":
+    """The table's rows, split into words (allocates; called at construction
+    and validation only, never per frame)."""
+    out = []
+    for line in _TABLE.split("\n"):
+        if line and line[0] != "#":
+            out.append(line.split())
+    return out
+
+
+def _limits(key: str) -> "tuple[int, int, int] | None":
+    """(default, min, max) of ``key``, or None if it is not a knob."""
+    i = _TABLE.find("\n" + key + " ")
+    if i < 0 or key[:1] == "#":
+        return None
+    w = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split()
+    if w[0] != key:  # a key holding spaces matched part of a row
+        return None
+    return int(w[1]), int(w[2]), int(w[3])
+
+
+def fields() -> "dict[str, tuple[int, int, int]]":
+    """Every knob as ``{name: (default, min, max)}``, in table order."""
+    d = {}  # type: dict[str, tuple[int, int, int]]
+    for w in _rows():
+        d[w[0]] = (int(w[1]), int(w[2]), int(w[3]))
+    return d
+
 
 ROLES = ("relay", "leaf", "gateway", "treasury")
 ROUTER_NAMES = ("flood", "managed", "bitmesh")
@@ -82,12 +116,12 @@ class ConfigError(ValueError):
 
 
 class NodeConfig:
-    """Validated node settings. Attribute names are the keys of ``FIELDS``
+    """Validated node settings. Attribute names are the knobs of ``fields()``
     plus ``role`` and ``name``; unknown keys are rejected."""
 
     def __init__(self, **overrides: object) -> None:
-        for k in FIELDS:
-            setattr(self, k, FIELDS[k][0])
+        for w in _rows():
+            setattr(self, w[0], int(w[1]))
         self.role = "relay"
         self.name = ""
         self.router = "bitmesh"
@@ -105,13 +139,12 @@ class NodeConfig:
         elif key == "name":
             if not isinstance(value, str) or len(value) > 31:
                 raise ConfigError(key, "a string of at most 31 characters")
-        elif key in FIELDS:
-            lo = FIELDS[key][1]
-            hi = FIELDS[key][2]
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigError(key, "an integer in %d..%d" % (lo, hi))
         else:
-            raise ConfigError(key, "a known setting (unknown key)")
+            lim = _limits(key)
+            if lim is None:
+                raise ConfigError(key, "a known setting (unknown key)")
+            if isinstance(value, bool) or not isinstance(value, int) or not lim[1] <= value <= lim[2]:
+                raise ConfigError(key, "an integer in %d..%d" % (lim[1], lim[2]))
         setattr(self, key, value)
 
     @classmethod
@@ -126,8 +159,8 @@ class NodeConfig:
 
     def to_dict(self) -> "dict[str, object]":
         d = {"role": self.role, "name": self.name, "router": self.router}  # type: dict[str, object]
-        for k in FIELDS:
-            d[k] = getattr(self, k)
+        for w in _rows():
+            d[w[0]] = getattr(self, w[0])
         return d
 
     def __getattr__(self, name: str) -> int:  # for mypy: fields are dynamic ints

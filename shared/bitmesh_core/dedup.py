@@ -2,8 +2,11 @@
 
 Identities (8 bytes) live in a ring in arrival order; an open-addressed index
 (linear probing, backward-shift deletion) finds them. Memory is allocated once:
-``8 * capacity`` key bytes, ``4 * capacity`` times and ``2 * 2 * capacity``
-index bytes. An entry leaves when it is the oldest and the ring is full, or
+``8 * capacity`` key bytes, ``2 * capacity`` times and ``2 * 2 * capacity``
+index bytes (16 KB for 1024 entries). Times are kept in 16-bit units of 1024
+ms (``TICK_SHIFT``): an age bound is a matter of seconds, and 16 bits at that
+unit wrap after 18 hours, far beyond the largest bound (1 hour), which the
+sweep enforces every second. An entry leaves when it is the oldest and the ring is full, or
 when :meth:`expire` finds it older than ``max_age_ms``, so a frame heard again
 half an hour later is treated as new instead of being dropped forever, and an
 old identity can never shadow a new frame after the tick counter wraps.
@@ -14,7 +17,7 @@ ESP-NOW and again on BLE counts once (the cross-radio window is the age bound).
 
 from array import array
 
-from .clock import diff
+TICK_SHIFT = 10  # stored times are now_ms >> 10 (units of 1.024 s), 16 bits
 
 
 class DedupCache:
@@ -22,13 +25,19 @@ class DedupCache:
 
     def __init__(self, capacity: int, max_age_ms: int) -> None:
         self.cap = capacity
-        self.max_age = max_age_ms
+        # In 1.024 s units, rounded up: a frame stays a duplicate for at least
+        # max_age_ms, and is forgotten at most about 2 s after that.
+        self.max_age = (max_age_ms + (1 << TICK_SHIFT) - 1) >> TICK_SHIFT
         self.keys = bytearray(8 * capacity)
-        self.times = array("i", bytes(4 * capacity))
         size = 1
         while size < 2 * capacity:
             size <<= 1
-        self.index = array("H", bytes(2 * size))  # ring slot + 1; 0 = empty
+        # Both arrays take their zeros item by item from a view of the (still
+        # zero) key buffer: array("H", bytes(n)) would first need a temporary
+        # block as large as the array, which a fragmented board heap may lack.
+        zero = memoryview(self.keys)
+        self.times = array("H", zero[:capacity])
+        self.index = array("H", zero[:size])  # ring slot + 1; 0 = empty
         self.mask = size - 1
         self.head = 0  # next ring slot to write
         self.tail = 0  # oldest ring slot
@@ -63,7 +72,7 @@ class DedupCache:
         j = self._find(key)
         if j >= 0:
             slot = self.index[j] - 1
-            if diff(now, self.times[slot]) <= self.max_age:
+            if ((now >> TICK_SHIFT) - self.times[slot]) & 0xFFFF <= self.max_age:
                 return True
             # Stale but not yet swept: forget it and record afresh.
             self._unlink(j)
@@ -74,7 +83,7 @@ class DedupCache:
         slot = self.head
         o = slot * 8
         self.keys[o : o + 8] = key
-        self.times[slot] = now
+        self.times[slot] = (now >> TICK_SHIFT) & 0xFFFF
         self.index[-1 - j] = slot + 1
         self.head = (slot + 1) % self.cap
         self.count += 1
@@ -83,12 +92,13 @@ class DedupCache:
     def contains(self, key: "bytes | bytearray", now: int) -> bool:
         """True if ``key`` is recorded and fresh; records nothing."""
         j = self._find(key)
-        return j >= 0 and diff(now, self.times[self.index[j] - 1]) <= self.max_age
+        return j >= 0 and ((now >> TICK_SHIFT) - self.times[self.index[j] - 1]) & 0xFFFF <= self.max_age
 
     def expire(self, now: int) -> int:
         """Drop entries older than the age bound, oldest first. Returns how many."""
         n = 0
-        while self.count and diff(now, self.times[self.tail]) > self.max_age:
+        t = now >> TICK_SHIFT
+        while self.count and (t - self.times[self.tail]) & 0xFFFF > self.max_age:
             self._drop_oldest()
             n += 1
         return n

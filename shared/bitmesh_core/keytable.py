@@ -142,8 +142,14 @@ class KeyTable:
         o = slot * self.klen
         return bytes(self.keys[o : o + self.klen])
 
-    def values(self) -> "list[int]":
-        return [i for i in range(self.cap) if self.used[i]]
+    def values(self) -> "Iterator[int]":
+        """The used slots, lazily: a list of 128 slots is a 1 KB block, which a
+        fragmented board heap may not have (do not change the table while
+        iterating)."""
+        u = self.used
+        for i in range(self.cap):
+            if u[i]:
+                yield i
 
     def __iter__(self) -> "Iterator[bytes]":
         for i in range(self.cap):

@@ -157,7 +157,7 @@ class MeshNode:
             self.drop(e.reason)
         except Exception as e:  # noqa: BLE001 - the contract: nothing escapes the core
             self.drop("internal")
-            self.last_error = repr(e)[:80]
+            self.last_error = repr(e)[:100]
 
     def _receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now: int,
                  addr: "bytes | None") -> None:
@@ -414,7 +414,7 @@ class MeshNode:
             self.router.on_timer(now)
         except Exception as e:  # noqa: BLE001
             self.drop("internal_timer")
-            self.last_error = repr(e)[:80]
+            self.last_error = repr(e)[:100]
 
     def _heartbeat(self, now: int) -> None:
         c = self.config

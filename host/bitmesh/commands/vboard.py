@@ -121,7 +121,10 @@ def vmesh(scenario: Path, json_out: Path | None, logs_dir: Path | None,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--arch", help="mpy-cross -march (xtensawin, rv32imc, x64); default portable.")
 @click.option("--board", "board", help="Take the arch from a board file (esp32, esp32c3, ...).")
-def build_cmd(out: Path, arch: str | None, board: str | None) -> None:
+@click.option("--romfs", "romfs", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also pack lib/ into this ROMFS image, for firmware built with ROMFS "
+                   "(deploy it with `mpremote romfs deploy IMAGE`).")
+def build_cmd(out: Path, arch: str | None, board: str | None, romfs: Path | None) -> None:
     """Compile the core and the firmware to .mpy (mpy-cross) in the board layout."""
     from bitmesh import build
 
@@ -132,3 +135,8 @@ def build_cmd(out: Path, arch: str | None, board: str | None) -> None:
         arch = build.ARCH_BY_CHIP.get(chip, arch)
     manifest = build.build(out, arch)
     click.echo(f"built {len(manifest)} files into {out}" + (f" (-march={arch})" if arch else ""))
+    if romfs is not None:
+        image = build.romfs_image(out)
+        romfs.parent.mkdir(parents=True, exist_ok=True)
+        romfs.write_bytes(image)
+        click.echo(f"ROMFS image {romfs}: {len(image)} bytes")

@@ -17,7 +17,7 @@ from typing import Any
 
 from bitmesh.errors import UsageError
 from bitmesh.sim import services
-from bitmesh_core.config import FIELDS, ROLES, ConfigError, NodeConfig
+from bitmesh_core.config import ROLES, ConfigError, NodeConfig, fields
 
 ACTIONS = ("kill", "revive", "partition", "heal", "rogue", "set_loss", "forge_relay")
 SERVICE_KINDS = ("game", "dht")
@@ -310,12 +310,13 @@ def _links(c: _Checker, v: Any, index: dict[str, int]) -> list[Link]:
 def _node_defaults(c: _Checker, v: Any) -> dict[str, Any]:
     """Map ``*_s`` keys to the core's ``*_ms`` fields; validate with NodeConfig."""
     # roles are per node (topology), the router comes from --router
-    allowed = tuple(sorted(set(FIELDS) | {k[:-3] + "_s" for k in FIELDS if k.endswith("_ms")}))
+    knobs = fields()
+    allowed = tuple(sorted(set(knobs) | {k[:-3] + "_s" for k in knobs if k.endswith("_ms")}))
     d = c.obj(v, "node_defaults", allowed)
     cfg: dict[str, Any] = {}
     for k, val in d.items():
         key = k
-        if k.endswith("_s") and k[:-2] + "_ms" in FIELDS:
+        if k.endswith("_s") and k[:-2] + "_ms" in knobs:
             if isinstance(val, bool) or not isinstance(val, int | float):
                 raise c.fail(f"node_defaults.{k}", "a number of seconds")
             key, val = k[:-2] + "_ms", int(round(val * 1000))
