@@ -61,6 +61,7 @@ def bench_core() -> dict[str, float]:
         "hash_viper_us": mp["hash_viper_us"],
         "hash_py_us_micropython": mp["hash_py_us"],
         "forward_us_micropython": mp["forward_us"],
+        "forward_us_micropython_best": mp["forward_us_best"],
         "forward_us_cpython": cp["forward_us"],
         "codec_us_micropython": mp["codec_us"],
         "codec_us_cpython": cp["codec_us"],

@@ -32,6 +32,10 @@ class FrameAuth:
 
     def tag(self, frame: "bytes | bytearray | memoryview", end: int) -> bytes:
         """The 8-byte tag of ``frame[:end]`` with the TTL byte left out."""
+        return self._mac(frame, end)[:TAG_LEN]
+
+    def _mac(self, frame: "bytes | bytearray | memoryview", end: int) -> bytes:
+        """The full HMAC-SHA256 of ``frame[:end]`` without the TTL byte."""
         mv = memoryview(frame)
         h = hashlib.sha256(self._ipad)
         h.update(mv[:TTL_OFFSET])
@@ -39,7 +43,7 @@ class FrameAuth:
         inner = h.digest()
         h = hashlib.sha256(self._opad)
         h.update(inner)
-        return h.digest()[:TAG_LEN]
+        return h.digest()
 
     def sign(self, frame: bytearray) -> None:
         """Write the tag into the last 8 bytes of ``frame`` (in place)."""
@@ -51,7 +55,7 @@ class FrameAuth:
         end = len(frame) - TAG_LEN
         if end < 0:
             return False
-        good = self.tag(frame, end)
+        good = self._mac(frame, end)  # its first TAG_LEN bytes are the tag
         # Constant-time compare: a timing leak would let a forger learn the tag.
         acc = 0
         for i in range(TAG_LEN):

@@ -59,11 +59,7 @@ class DedupCache:
             if s == 0:
                 return -1 - j
             o = (s - 1) * 8
-            if (
-                keys[o] == key[0] and keys[o + 1] == key[1] and keys[o + 2] == key[2]
-                and keys[o + 3] == key[3] and keys[o + 4] == key[4] and keys[o + 5] == key[5]
-                and keys[o + 6] == key[6] and keys[o + 7] == key[7]
-            ):
+            if keys.find(key, o, o + 8) == o:  # compares in C, no slice
                 return j
             j = (j + 1) & self.mask
 

@@ -53,10 +53,9 @@ class KeyTable:
             if s == 0:
                 return -1 - j
             o = (s - 1) * kl
-            i = 0
-            while i < kl and keys[o + i] == key[i]:
-                i += 1
-            if i == kl:
+            # find() bounded to the slot compares in C without a slice: it can
+            # only match at o, since the key fills the window exactly.
+            if keys.find(key, o, o + kl) == o:
                 return j
             j = (j + 1) & self.mask
 
@@ -132,11 +131,7 @@ class KeyTable:
     def key_starts(self, slot: int, prefix: "bytes | bytearray") -> bool:
         """True if the key stored at ``slot`` begins with ``prefix`` (no allocation)."""
         o = slot * self.klen
-        keys = self.keys
-        for i in range(len(prefix)):
-            if keys[o + i] != prefix[i]:
-                return False
-        return True
+        return len(prefix) <= self.klen and self.keys.find(prefix, o, o + len(prefix)) == o
 
     def key_at(self, slot: int) -> bytes:
         o = slot * self.klen

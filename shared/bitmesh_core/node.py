@@ -451,7 +451,9 @@ class MeshNode:
     # --------------------------------------------------------------- output
     def frames_to_send(self) -> "list[tuple[int, bytes | None, bytes | bytearray]]":
         """Frames due now, most urgent first: (iface, link addr or None, bytes)."""
-        out = []
+        out = []  # type: list[tuple[int, bytes | None, bytes | bytearray]]
+        if not self.txq.entries:
+            return out
         at = self.airtime
         for e in self.txq.pop_ready(self.now, at.allowed(self.now)):
             if e.prio > at.allowed(self.now):

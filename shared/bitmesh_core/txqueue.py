@@ -88,6 +88,11 @@ class TxQueue:
     def pop_ready(self, now: int, limit: int = PRIORITIES - 1) -> "list[TxEntry]":
         """Entries due by ``now``, most urgent class first, FIFO within a class.
         Classes less urgent than ``limit`` (the airtime budget) stay queued."""
+        es = self.entries
+        if not self.delayed and (len(es) == 1 and es[0].prio <= limit or not es):
+            # The usual case on a loop turn, without building two lists.
+            self.entries = []
+            return es
         ready = []  # type: list[TxEntry]
         keep = []
         urgent = False

@@ -2,9 +2,11 @@
 
     micropython tests/..../bench_core.py SHARED_DIR   -> one JSON line
 
-forward_us: mean time (median over 10 batches of 100) for the node to receive, authenticate, dedup, replay-check
+forward_us: mean time (median over 30 batches of 100) for the node to receive, authenticate, dedup, replay-check
 and relay (queue + hand out) one authentic broadcast frame from a known
-neighbour. codec_us: build + sign + decode of one 60-byte-payload frame.
+neighbour; forward_us_best is the fastest batch's mean, the code's cost when
+nothing else takes the CPU (on a shared machine the slow batches are other
+load: within one run the batch means spread from 33 to 55 us). codec_us: build + sign + decode of one 60-byte-payload frame.
 hash_*: the dedup hash over the same 200-byte input, viper and pure Python,
 in the same process (on CPython both names are the pure version).
 """
@@ -66,7 +68,7 @@ def bench_forward() -> "dict[str, float]":
     count = 0
     now = 10
     seq = 10
-    for _ in range(10):
+    for _ in range(30):
         batch = []
         for i in range(100):
             seq += 1
@@ -85,8 +87,8 @@ def bench_forward() -> "dict[str, float]":
     relayed = node.counters["relayed"]
     # The median batch mean: robust to another process taking the CPU briefly.
     batches.sort()
-    return {"forward_us": batches[len(batches) // 2], "forward_relayed": float(relayed),
-            "forward_frames": float(count)}
+    return {"forward_us": batches[len(batches) // 2], "forward_us_best": batches[0],
+            "forward_relayed": float(relayed), "forward_frames": float(count)}
 
 
 def bench_codec() -> "dict[str, float]":
