@@ -6,10 +6,15 @@ against it, and every bounded structure in the core takes its size from here.
 Later subsystems add their rows to ``_TABLE``; ``fields()`` reads it.
 """
 
+from .compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Iterator
+
 # One row per knob: name, default, min, max. Times are milliseconds; sizes
 # are entries. The table is one string constant rather than a dict of tuples:
 # a board keeps a string constant in flash when the core is in ROMFS (and as a
-# single object otherwise), where a dict of 60 tuples cost about 6 KB of heap.
+# single object otherwise), where a dict of 56 tuples cost about 6 KB of heap.
 _TABLE = """
 #name                   default       min        max
 ttl                           16         1         32  # issue 4: at least 16 hops must work
@@ -73,32 +78,20 @@ airtime_data_pct              40         1        100
 """
 
 
-def _rows() -> "list[list[str]]":
-    """The table's rows, split into words (allocates; called at construction
-    and validation only, never per frame)."""
-    out = []
+def _rows() -> "Iterator[tuple[str, int, int, int]]":
+    """(name, default, min, max) of every knob, parsed from the table as it is
+    read (allocates: for construction and validation, never per frame)."""
     for line in _TABLE.split("\n"):
-        if line and line[0] != "#":
-            out.append(line.split())
-    return out
-
-
-def _limits(key: str) -> "tuple[int, int, int] | None":
-    """(default, min, max) of ``key``, or None if it is not a knob."""
-    i = _TABLE.find("\n" + key + " ")
-    if i < 0 or key[:1] == "#":
-        return None
-    w = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split()
-    if w[0] != key:  # a key holding spaces matched part of a row
-        return None
-    return int(w[1]), int(w[2]), int(w[3])
+        w = line.split()
+        if w and w[0][0] != "#":
+            yield w[0], int(w[1]), int(w[2]), int(w[3])
 
 
 def fields() -> "dict[str, tuple[int, int, int]]":
     """Every knob as ``{name: (default, min, max)}``, in table order."""
     d = {}  # type: dict[str, tuple[int, int, int]]
-    for w in _rows():
-        d[w[0]] = (int(w[1]), int(w[2]), int(w[3]))
+    for name, default, lo, hi in _rows():
+        d[name] = (default, lo, hi)
     return d
 
 
@@ -120,8 +113,8 @@ class NodeConfig:
     plus ``role`` and ``name``; unknown keys are rejected."""
 
     def __init__(self, **overrides: object) -> None:
-        for w in _rows():
-            setattr(self, w[0], int(w[1]))
+        for r in _rows():
+            setattr(self, r[0], r[1])
         self.role = "relay"
         self.name = ""
         self.router = "bitmesh"
@@ -140,11 +133,15 @@ class NodeConfig:
             if not isinstance(value, str) or len(value) > 31:
                 raise ConfigError(key, "a string of at most 31 characters")
         else:
-            lim = _limits(key)
-            if lim is None:
+            row = None
+            for r in _rows():
+                if r[0] == key:
+                    row = r
+                    break
+            if row is None:
                 raise ConfigError(key, "a known setting (unknown key)")
-            if isinstance(value, bool) or not isinstance(value, int) or not lim[1] <= value <= lim[2]:
-                raise ConfigError(key, "an integer in %d..%d" % (lim[1], lim[2]))
+            if isinstance(value, bool) or not isinstance(value, int) or not row[2] <= value <= row[3]:
+                raise ConfigError(key, "an integer in %d..%d" % (row[2], row[3]))
         setattr(self, key, value)
 
     @classmethod
@@ -159,8 +156,8 @@ class NodeConfig:
 
     def to_dict(self) -> "dict[str, object]":
         d = {"role": self.role, "name": self.name, "router": self.router}  # type: dict[str, object]
-        for w in _rows():
-            d[w[0]] = getattr(self, w[0])
+        for r in _rows():
+            d[r[0]] = getattr(self, r[0])
         return d
 
     def __getattr__(self, name: str) -> int:  # for mypy: fields are dynamic ints

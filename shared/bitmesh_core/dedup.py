@@ -3,11 +3,11 @@
 Identities (8 bytes) live in a ring in arrival order; an open-addressed index
 (linear probing, backward-shift deletion) finds them. Memory is allocated once:
 ``8 * capacity`` key bytes, ``2 * capacity`` times and ``2 * 2 * capacity``
-index bytes (16 KB for 1024 entries). Times are kept in 16-bit units of 1024
+index bytes (14 KB for 1024 entries). Times are kept in 16-bit units of 1024
 ms (``TICK_SHIFT``): an age bound is a matter of seconds, and 16 bits at that
 unit wrap after 18 hours, far beyond the largest bound (1 hour), which the
-sweep enforces every second. An entry leaves when it is the oldest and the ring is full, or
-when :meth:`expire` finds it older than ``max_age_ms``, so a frame heard again
+sweep enforces every second. An entry leaves when it is the oldest and the
+ring is full, or when :meth:`expire` finds it older than ``max_age_ms``, so a frame heard again
 half an hour later is treated as new instead of being dropped forever, and an
 old identity can never shadow a new frame after the tick counter wraps.
 
@@ -68,7 +68,7 @@ class DedupCache:
         j = self._find(key)
         if j >= 0:
             slot = self.index[j] - 1
-            if ((now >> TICK_SHIFT) - self.times[slot]) & 0xFFFF <= self.max_age:
+            if self._age(now, slot) <= self.max_age:
                 return True
             # Stale but not yet swept: forget it and record afresh.
             self._unlink(j)
@@ -88,16 +88,19 @@ class DedupCache:
     def contains(self, key: "bytes | bytearray", now: int) -> bool:
         """True if ``key`` is recorded and fresh; records nothing."""
         j = self._find(key)
-        return j >= 0 and ((now >> TICK_SHIFT) - self.times[self.index[j] - 1]) & 0xFFFF <= self.max_age
+        return j >= 0 and self._age(now, self.index[j] - 1) <= self.max_age
 
     def expire(self, now: int) -> int:
         """Drop entries older than the age bound, oldest first. Returns how many."""
         n = 0
-        t = now >> TICK_SHIFT
-        while self.count and (t - self.times[self.tail]) & 0xFFFF > self.max_age:
+        while self.count and self._age(now, self.tail) > self.max_age:
             self._drop_oldest()
             n += 1
         return n
+
+    def _age(self, now: int, slot: int) -> int:
+        """Age of ring slot ``slot`` in 1.024 s units (16-bit wraparound)."""
+        return ((now >> TICK_SHIFT) - self.times[slot]) & 0xFFFF
 
     def _drop_oldest(self) -> None:
         slot = self.tail

@@ -89,8 +89,9 @@ class TxQueue:
         """Entries due by ``now``, most urgent class first, FIFO within a class.
         Classes less urgent than ``limit`` (the airtime budget) stay queued."""
         es = self.entries
-        if not self.delayed and (len(es) == 1 and es[0].prio <= limit or not es):
-            # The usual case on a loop turn, without building two lists.
+        if not self.delayed and len(es) == 1 and es[0].prio <= limit:
+            # The usual case on a loop turn (the node skips an empty queue):
+            # one ready entry, handed out without building two lists.
             self.entries = []
             return es
         ready = []  # type: list[TxEntry]

@@ -1,10 +1,13 @@
 """Memory budget: one node with full tables inside a board-sized heap.
 
-Run by `make test-mpy` as: micropython -X heapsize=64wK tests/mpy/budget.py
-Builds a node sized for 128 peers and 1024 dedup entries, fills every table
-through the public API (heartbeats from 128 neighbours, frames from many
-origins, pending reassemblies), then prints the live heap. A MemoryError, or
-tables that did not fill, fails the run. Prints JSON for `bitmesh bench`.
+Run by `make test-mpy` twice: with the core's .mpy files loaded into RAM
+(BITMESH_CORE_PATH, -X heapsize=96wK) and with them in a ROMFS image
+(BITMESH_CORE_ROMFS, 64wK plus the image: tests/mpy/budget_romfs.py).
+Builds a node sized for 128 peers and 1024 dedup entries, fills its peer,
+dedup and replay tables through the public API (heartbeats from 128
+neighbours, broadcasts from 128 origins), then prints the live heap. Route
+paths, the hold queue and reassembly are not filled. A MemoryError, or tables
+that did not fill, fails the run. Prints JSON for `bitmesh bench`.
 """
 
 import gc
@@ -82,7 +85,7 @@ def main() -> int:
     t = st["tables"]
     ok = t["peers"] == 128 and t["dedup"] == 1024 and "internal" not in st["drops"]
     # The pass criterion is the one the board has: everything above ran inside
-    # -X heapsize=64wK (the heap a 32-bit board would give, scaled by word size).
+    # the heap given (64wK is what a 32-bit board would give, scaled by word size).
     print(json.dumps({"heap_live_bytes": live, "code_bytes": code, "heap_free": gc.mem_free(), "drops": st["drops"],
                       "last_error": st.get("last_error"),
                       "tables": t, "ok": ok}))

@@ -2,11 +2,12 @@
 
     micropython tests/..../bench_core.py SHARED_DIR   -> one JSON line
 
-forward_us: mean time (median over 30 batches of 100) for the node to receive, authenticate, dedup, replay-check
-and relay (queue + hand out) one authentic broadcast frame from a known
-neighbour; forward_us_best is the fastest batch's mean, the code's cost when
-nothing else takes the CPU (on a shared machine the slow batches are other
-load: within one run the batch means spread from 33 to 55 us). codec_us: build + sign + decode of one 60-byte-payload frame.
+forward_us: mean time (median over 30 batches of 100) for the node to
+receive, authenticate, dedup, replay-check and relay (queue + hand out) one
+authentic broadcast frame from a known neighbour. forward_us_best: the fastest
+batch's mean (on a shared machine the slow batches are other load: within one
+run the batch means spread from 33 to 55 us). codec_us: build + sign + decode
+of one 60-byte-payload frame.
 hash_*: the dedup hash over the same 200-byte input, viper and pure Python,
 in the same process (on CPython both names are the pure version).
 """
