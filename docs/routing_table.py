@@ -27,6 +27,9 @@ ROWS = [
     ("known-route unicasts: tx/hop (delivery)", lambda r: "%s (%s)" % (
         num(r["unicast"].get("known_route_tx_per_hop"), "%.2f"),
         pct(r["unicast"].get("known_route_delivery_ratio")))),
+    ("... of which the route held: count, tx/hop", lambda r: "%s, %s" % (
+        r["unicast"].get("intact_route_sent", "-"),
+        num(r["unicast"].get("intact_route_tx_per_hop"), "%.2f"))),
     ("latency p50 / p95 ms", lambda r: "%s / %s" % (
         num(r["unicast"].get("latency_ms_p50"), "%.0f"), num(r["unicast"].get("latency_ms_p95"), "%.0f"))),
     ("control tx", lambda r: str(r["control"]["tx"])),

@@ -120,6 +120,20 @@ class Coverage:
             s += 1
         return m
 
+    def reached_by_others(self, targets: int) -> int:
+        """Targets that some other target lists as its neighbour: a copy of
+        ours lost to them can still come from that neighbour."""
+        m = 0
+        nb = self.nb
+        x = targets
+        s = 0
+        while x:
+            if x & 1:
+                m |= nb[s] & ~(1 << s)
+            x >>= 1
+            s += 1
+        return m & targets
+
     def _done(self, e: Pending, targets: int) -> bool:
         # Two-fold coverage, except that one copy suffices for a neighbour
         # with many neighbours of its own: it will hear more copies from them.

@@ -45,6 +45,9 @@ from .waits import FloodWait, HopWait
 if TYPE_CHECKING:
     from .node import MeshNode
 
+LOSS_PER_RETRY = 3
+DISCOVERY_LOSS_DIV = 10  # loss percent per bcast window of extra discovery delay  # heartbeat-loss percent that earns a source-routed hop one more try
+
 
 class MeshRouter(MeshState):
     name = "bitmesh"
@@ -122,8 +125,9 @@ class MeshRouter(MeshState):
         self._learn(dst, sr[pos + 4:], False, now)
         nxt = sr[pos + 4:pos + 8] or dst[:4]
         hears = self._hears_us(nxt)
-        if hears < 0:
-            # The next hop cannot hear us: report the break instead of sending.
+        if hears < 0 or (hears == 0 and nxt in self.gone):
+            # The next hop cannot hear us, or has left (the origin does not
+            # know yet): report the break instead of sending.
             self._hop_failed(HopWait(pid, b"", prio, nxt, dst, p.src, None, now, p.ptype), now)
             return
         out = n.relay_copy(p, frame)
@@ -140,25 +144,34 @@ class MeshRouter(MeshState):
             self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
 
     def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
-                    sent: int) -> None:
+                    sent: int, origin: bool = False) -> None:
         c = self.node.config
         if c.hop_retries == 0:
             return
         tg = self._targets()
-        if popcount(tg) > SPARSE:
-            return  # dense: redundant copies already cover a loss
+        anyone = False
         exp = self.cov.expected(tg, has)
+        if popcount(tg) > SPARSE:
+            # Dense: redundant copies cover a loss, except to a neighbour
+            # no other neighbour of ours reaches (a bridge out of here).
+            exp &= ~self.cov.reached_by_others(tg)
+            if not exp and origin:
+                # An origin's first copy is the only one: if every neighbour
+                # missed it, no relay exists to cover the loss. Any neighbour
+                # heard relaying it (or acking it) ends the wait.
+                exp = tg
+                anyone = True
         if not exp:
             return
         if len(self.fwaits) >= c.pending_relays:
             self.fwaits.pop(0)
         due = add(sent, 2 * c.hop_ack_ms + c.bcast_window_ms + self._jitter(c.hop_ack_ms))
-        self.fwaits.append(FloodWait(pid, frame, prio, exp, due))
+        self.fwaits.append(FloodWait(pid, frame, prio, exp, due, anyone))
 
     def send_broadcast(self, ptype: int, body: bytes, flags: int, prio: int, now: int) -> int:
         n = self.node
         seq, pid = n.originate(ptype, body, now, prio=prio, flags=flags)
-        self._flood_wait(pid, n.last_frame, prio, 0, now)
+        self._flood_wait(pid, n.last_frame, prio, 0, now, True)
         return seq
 
     def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:
@@ -230,6 +243,8 @@ class MeshRouter(MeshState):
             b += tlv(TLV_BLIND, b"")
         seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")
         self.st["sent_flooded"] += 1
+        if not blind:
+            self._flood_wait(pid, n.last_frame, prio, 0, now, True)
         if ptype == T_ROUTE or ptype == T_ACK:
             return seq
         mid = seq if msg_id < 0 else msg_id
@@ -333,7 +348,7 @@ class MeshRouter(MeshState):
             for w in list(self.waits):
                 if diff(now, w.due) < 0:
                     continue
-                if w.tries < c.hop_retries + (2 if w.ptype == T_ROUTE else 0):
+                if w.tries < self._hop_tries(w):
                     w.tries += 1
                     w.due = add(now, c.hop_ack_ms * (w.tries + 1) + self._jitter(c.hop_ack_ms))
                     self.st["hop_retries"] += 1
@@ -374,6 +389,20 @@ class MeshRouter(MeshState):
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)
+
+    def _hop_tries(self, w: HopWait) -> int:
+        """Retries for one source-routed hop: more on a link that loses
+        heartbeats, since a retry costs one frame and giving up costs a
+        route error and a flood; route control gets two more (no errors are
+        sent about it)."""
+        c = self.node.config
+        if not c.hop_retries:
+            return 0
+        extra = 2 if w.ptype == T_ROUTE else 0
+        s = self._slot_of_short(w.nxt)
+        if s >= 0:
+            extra += self.node.peers.loss[s] // LOSS_PER_RETRY
+        return c.hop_retries + (extra if extra < 6 else 6)
 
     def _hop_failed(self, w: HopWait, now: int) -> None:
         n = self.node

@@ -66,6 +66,7 @@ class MeshState(Router):
         self.hb_rot = 0
         self.dead_end = False
         self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
+        self.gone = []  # type: list[bytes]  # short ids of neighbours lost lately (8)
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
                    "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "forged_origin": 0, "link_acks": 0,
@@ -182,6 +183,8 @@ class MeshState(Router):
 
     def peer_up(self, peer: bytes, now: int) -> None:
         self._rebuild_shorts()
+        if peer[:4] in self.gone:
+            self.gone.remove(peer[:4])
         s = self.node.peers.slot(peer)
         if s >= 0:
             self.cov.reset_slot(s)
@@ -193,6 +196,9 @@ class MeshState(Router):
 
     def peer_lost(self, peer: bytes, now: int) -> None:
         self._rebuild_shorts()
+        if len(self.gone) >= 8:
+            self.gone.pop(0)
+        self.gone.append(peer[:4])
         lost = self.routes.remove_via(peer[:4], peer)
         if peer not in lost and not self.routes.has(peer, now):
             lost.append(peer)
@@ -222,7 +228,7 @@ class MeshState(Router):
         for fw in self.fwaits:
             if fw.pid == pid:
                 fw.expect &= ~(1 << link)
-                if not fw.expect:
+                if not fw.expect or fw.anyone:
                     self.fwaits.remove(fw)
                 return
 

@@ -10,16 +10,17 @@ from .clock import diff
 class FloodWait:
     """A flood frame we sent, waiting to hear the neighbours that must relay it."""
 
-    __slots__ = ("pid", "frame", "prio", "expect", "due", "tries")
+    __slots__ = ("pid", "frame", "prio", "expect", "due", "tries", "anyone")
 
     def __init__(self, pid: bytes, frame: "bytes | bytearray", prio: int, expect: int,
-                 due: int) -> None:
+                 due: int, anyone: bool = False) -> None:
         self.pid = pid
         self.frame = frame
         self.prio = prio
-        self.expect = expect
+        self.expect = expect  # neighbours still to be heard with the frame
         self.due = due
         self.tries = 0
+        self.anyone = anyone  # one of ``expect`` heard is enough
 
 
 class HopWait:

@@ -137,6 +137,19 @@ class Mesh:
                 self.events[i].append(e)
         self.now += self.step_ms
 
+    def inject(self, i: int, frame: "bytes | bytearray") -> None:
+        """Send a raw frame from node ``i`` over its links, as a radio that
+        does not run the core would (a rogue's)."""
+        self.tx += 1
+        self.tx_by_node[i] += 1
+        data = bytes(frame)
+        for j, loss in self.out[i]:
+            if not self.alive[j] or (i, j) in self.blocked:
+                continue
+            if loss and self.rng.random() < loss:
+                continue
+            self.nodes[j].receive(0, data, -60, self.now, self.addr[i])
+
     def run(self, ms: int) -> None:
         end = self.now + ms
         while self.now < end:

@@ -47,7 +47,8 @@ def msg_of_payload(payload: bytes) -> int:
 
 class Msg:
     __slots__ = ("kind", "origin", "dst", "t_us", "reach", "opt_hops", "counted",
-                 "delivered", "t_done_us", "hops", "tx", "tx_nodes", "path", "routed")
+                 "delivered", "t_done_us", "hops", "tx", "tx_nodes", "path", "routed",
+                 "rerouted")
 
     def __init__(self, kind: str, origin: int, dst: int, t_us: int) -> None:
         self.kind = kind
@@ -64,6 +65,7 @@ class Msg:
         self.tx_nodes: set[int] = set()
         self.path: frozenset[int] = frozenset()
         self.routed = False  # unicast: its origin's first frame was source-routed
+        self.rerouted = False  # routed, and later flooded: its route broke on the way
 
 
 def _pct(vals: list[float], q: float) -> float | None:
@@ -142,8 +144,11 @@ class Collector:
         self.tx_by_node[i] += 1
         if m >= 0:
             msg = self.msgs[m]
-            if msg.tx == 0 and i == msg.origin and msg.kind == "unicast":
-                msg.routed = bool(frame[4] & F_SRC_ROUTE)  # header byte 4: flags
+            if msg.kind == "unicast" and frame[1] != T_ACK:
+                if msg.tx == 0 and i == msg.origin:
+                    msg.routed = bool(frame[4] & F_SRC_ROUTE)  # header byte 4: flags
+                elif msg.routed and not frame[4] & F_SRC_ROUTE:
+                    msg.rerouted = True
             msg.tx += 1
             self.msg_tx_by_node[i] += 1
             if msg.kind == "unicast" and msg.t_done_us < 0:
@@ -197,6 +202,7 @@ class Collector:
         lat = [(m.t_done_us - m.t_us) / 1000.0 for m in done]
         opt = [float(m.opt_hops) for m in uc]
         kr = [m for m in uc if m.routed]
+        intact = [m for m in kr if not m.rerouted]
         first = min(self.disrupt_us) if self.disrupt_us else None
         seen = [t for t in self.partition_seen_us if first is not None and t >= first]
         util = max((a / duration_us for a in self.airtime_us), default=0.0)
@@ -221,6 +227,11 @@ class Collector:
                                                      len(kr)),
                 "known_route_tx_per_hop": _ratio(sum(m.tx for m in kr),
                                                  sum(m.opt_hops for m in kr)),
+                # ... of those, the ones whose route held (never fell back to
+                # a flood after a relay on it died or a hop failed).
+                "intact_route_sent": len(intact),
+                "intact_route_tx_per_hop": _ratio(sum(m.tx for m in intact),
+                                                  sum(m.opt_hops for m in intact)),
             },
             "control": {"tx": self.control_tx, "bytes": self.control_bytes},
             "rogue": {"tx": self.rogue_tx},

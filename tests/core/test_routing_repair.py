@@ -1,0 +1,72 @@
+"""bitmesh router: the copies nobody else can cover, and relays that left.
+
+Dual-runtime (CPython and MicroPython), driven only through the node's public
+API via tests/core/harness.Mesh.
+"""
+
+from core.harness import ROUTING_FAST, Mesh, router_stats
+from core.test_routing_resilience import king_grid
+
+FAST = ROUTING_FAST
+
+
+def test_origin_repeats_a_broadcast_no_neighbour_echoed() -> None:
+    # Node 1 of a 2 x 3 king grid hears 5 neighbours (dense), so relays
+    # cover each other's losses; but when the origin's own first copy reaches
+    # none of them, only the origin can send it again.
+    m = Mesh(6, king_grid(2, 3), config=FAST)
+    m.run(4000)
+    for j in range(6):
+        if j != 1:
+            m.block(1, j)
+    m.nodes[1].send_message(None, b"lost-first", m.now)
+    m.step()  # the first copy goes out into the blocked links
+    m.unblock_all()
+    m.run(1500)
+    assert router_stats(m, 1)["flood_retries"] >= 1
+    for j in range(6):
+        if j != 1:
+            assert m.delivered(j, b"lost-first") == 1, j
+
+
+def test_relay_repeats_a_flood_copy_over_the_only_bridge() -> None:
+    # Nodes 0-3 all hear each other (dense); 3 is the only way to 4 and 5,
+    # over a link losing 40% each way. The other three do not reach 4, so no
+    # other copy covers a loss there: 3 waits for 4's relay and repeats its
+    # copy until it hears it.
+    links = king_grid(2, 2) + [(3, 4, 0.4), (4, 5)]
+    m = Mesh(6, links, config=FAST, seed=2)
+    m.run(6000)
+    got = 0
+    for k in range(20):
+        m.nodes[0].send_message(None, b"b%d" % k, m.now)
+        m.run(400)
+        got += len(m.kinds(5, "delivered"))
+        m.events = [[] for _ in range(6)]  # a board-sized heap keeps no history
+    m.run(1000)
+    got += len(m.kinds(5, "delivered"))
+    assert router_stats(m, 3)["flood_retries"] >= 2
+    assert got >= 16, got  # 9 to 14 of 20 without the repeats (seeds 1-5)
+
+
+def test_relay_reports_a_next_hop_that_left() -> None:
+    # 0-1-2-3 is the short path and 0-4-5-6-3 the long one. Relay 2 dies; its
+    # neighbour 1 notices at its peer timeout, but origin 0 still holds the
+    # route through 2. Relay 1 answers the next frame on it with a route
+    # error instead of sending it into the void, and 0 re-sends the message.
+    links = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (6, 3)]
+    m = Mesh(7, links, config=FAST)
+    m.run(4000)
+    for k in range(3):
+        m.nodes[0].send_message(m.id(3), b"pre%d" % k, m.now)
+        m.run(600)
+    assert len(m.kinds(3, "delivered")) == 3
+    assert router_stats(m, 2)["src_relays"] >= 1  # the short path was in use
+    m.events = [[] for _ in range(7)]  # room on a board-sized heap
+    m.kill(2)
+    m.run(4500)  # relay 1's peer timeout (3 s) and its sweep
+    assert m.kinds(1, "peer_lost")
+    m.nodes[0].send_message(m.id(3), b"after", m.now)
+    m.run(3000)
+    assert router_stats(m, 1)["route_errors"] >= 1
+    assert m.delivered(3, b"after") == 1
