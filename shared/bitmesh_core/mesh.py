@@ -7,7 +7,6 @@ every table is bounded by a NodeConfig field; nothing raises out of a hook
 that the node does not already catch.
 """
 
-from .broadcast import popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import SendFailed
@@ -16,7 +15,6 @@ from .meshstate import (
     OP_ERROR,
     OP_REPLY,
     REPLY_GAP_MS,
-    SPARSE,
     TLV_BLIND,
     TLV_MSGID,
     TLV_PATH,
@@ -40,7 +38,7 @@ from .packet import (
 )
 from .router import ROUTERS
 from .txqueue import P_CONTROL, P_DATA, P_GAME
-from .waits import FloodWait, HopWait
+from .waits import HopWait
 
 if TYPE_CHECKING:
     from .node import MeshNode
@@ -142,31 +140,6 @@ class MeshRouter(MeshState):
             # A passive ack can only come back from a neighbour we hear; a
             # next hop we never heard is a one-way link: send and forget.
             self._wait(pid, out, prio, nxt, dst, p.src, None, now, p.ptype)
-
-    def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
-                    sent: int, origin: bool = False) -> None:
-        c = self.node.config
-        if c.hop_retries == 0:
-            return
-        tg = self._targets()
-        anyone = False
-        exp = self.cov.expected(tg, has)
-        if popcount(tg) > SPARSE:
-            # Dense: redundant copies cover a loss, except to a neighbour
-            # no other neighbour of ours reaches (a bridge out of here).
-            exp &= ~self.cov.reached_by_others(tg)
-            if not exp and origin:
-                # An origin's first copy is the only one: if every neighbour
-                # missed it, no relay exists to cover the loss. Any neighbour
-                # heard relaying it (or acking it) ends the wait.
-                exp = tg
-                anyone = True
-        if not exp:
-            return
-        if len(self.fwaits) >= c.pending_relays:
-            self.fwaits.pop(0)
-        due = add(sent, 2 * c.hop_ack_ms + c.bcast_window_ms + self._jitter(c.hop_ack_ms))
-        self.fwaits.append(FloodWait(pid, frame, prio, exp, due, anyone))
 
     def send_broadcast(self, ptype: int, body: bytes, flags: int, prio: int, now: int) -> int:
         n = self.node
@@ -389,20 +362,6 @@ class MeshRouter(MeshState):
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)
-
-    def _hop_tries(self, w: HopWait) -> int:
-        """Retries for one source-routed hop: more on a link that loses
-        heartbeats, since a retry costs one frame and giving up costs a
-        route error and a flood; route control gets two more (no errors are
-        sent about it)."""
-        c = self.node.config
-        if not c.hop_retries:
-            return 0
-        extra = 2 if w.ptype == T_ROUTE else 0
-        s = self._slot_of_short(w.nxt)
-        if s >= 0:
-            extra += self.node.peers.loss[s] // LOSS_PER_RETRY
-        return c.hop_retries + (extra if extra < 6 else 6)
 
     def _hop_failed(self, w: HopWait, now: int) -> None:
         n = self.node

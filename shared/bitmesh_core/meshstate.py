@@ -5,7 +5,7 @@ relaying and unicast logic in mesh.py builds on.
 Every table is bounded by a NodeConfig field (docs/ROUTING.md lists them).
 """
 
-from .broadcast import SYM_NO, Coverage
+from .broadcast import SYM_NO, Coverage, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
@@ -23,7 +23,7 @@ from .partition import PartitionTracker
 from .router import Router
 from .routes import RouteTable, reverse_path
 from .txqueue import P_CONTROL
-from .waits import HopWait, OriginLimiter
+from .waits import FloodWait, HopWait, OriginLimiter
 
 TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
 TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
@@ -33,10 +33,10 @@ OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
 REPLY_GAP_MS = 1000
 SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
+LOSS_PER_RETRY = 3  # heartbeat-loss percent that earns a source-routed hop one more try
 
 if TYPE_CHECKING:
     from .node import MeshNode
-    from .waits import FloodWait  # noqa: F401  (type comments)
 
 
 def _has_short(path: bytes, short: bytes) -> bool:
@@ -222,6 +222,47 @@ class MeshState(Router):
                 if s >= 0 and self.node.peers.rep[s] < 60:
                     self.node.peers.adjust_rep(s, 1)
                 return
+
+    def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
+                    sent: int, origin: bool = False) -> None:
+        c = self.node.config
+        if c.hop_retries == 0:
+            return
+        tg = self._targets()
+        anyone = False
+        if popcount(tg) > SPARSE:
+            # Dense: redundant copies cover a loss, except to a neighbour
+            # no other neighbour of ours reaches (a bridge out of here).
+            bridges = tg & ~self.cov.reached_by_others(tg)
+            exp = self.cov.expected(bridges, has) if bridges else 0
+            if not exp and origin:
+                # An origin's first copy is the only one: if every neighbour
+                # missed it, no relay exists to cover the loss. Any neighbour
+                # heard relaying it (or acking it) ends the wait.
+                exp = tg
+                anyone = True
+        else:
+            exp = self.cov.expected(tg, has)
+        if not exp:
+            return
+        if len(self.fwaits) >= c.pending_relays:
+            self.fwaits.pop(0)
+        due = add(sent, 2 * c.hop_ack_ms + c.bcast_window_ms + self._jitter(c.hop_ack_ms))
+        self.fwaits.append(FloodWait(pid, frame, prio, exp, due, anyone))
+
+    def _hop_tries(self, w: HopWait) -> int:
+        """Retries for one source-routed hop: more on a link that loses
+        heartbeats, since a retry costs one frame and giving up costs a
+        route error and a flood; route control gets two more (no errors are
+        sent about it)."""
+        c = self.node.config
+        if not c.hop_retries:
+            return 0
+        extra = 2 if w.ptype == T_ROUTE else 0
+        s = self._slot_of_short(w.nxt)
+        if s >= 0:
+            extra += self.node.peers.loss[s] // LOSS_PER_RETRY
+        return c.hop_retries + (extra if extra < 6 else 6)
 
     def _flood_heard(self, pid: bytes, link: int) -> None:
         """Neighbour ``link`` has flood frame ``pid``: stop waiting for it."""
