@@ -43,9 +43,6 @@ from .waits import HopWait
 if TYPE_CHECKING:
     from .node import MeshNode
 
-LOSS_PER_RETRY = 3
-DISCOVERY_LOSS_DIV = 10  # loss percent per bcast window of extra discovery delay  # heartbeat-loss percent that earns a source-routed hop one more try
-
 
 class MeshRouter(MeshState):
     name = "bitmesh"
@@ -101,7 +98,8 @@ class MeshRouter(MeshState):
                     self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
                 return
-        d = self.cov.first(pid, link, self._targets(), n.config.bcast_window_ms,
+        tg = self._targets()
+        d = self.cov.first(pid, link, tg, n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
         if d < 0:
             return
@@ -109,7 +107,7 @@ class MeshRouter(MeshState):
         if out is None:
             return
         n.emit(out, prio, due=add(now, d) if d else None, key=pid)
-        self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d))
+        self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d), False, tg)
 
     def _forward_source(self, p: Packet, frame: "bytes | bytearray", pid: bytes, prio: int,
                         rr: bytes, now: int) -> None:

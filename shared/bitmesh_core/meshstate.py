@@ -224,11 +224,15 @@ class MeshState(Router):
                 return
 
     def _flood_wait(self, pid: bytes, frame: "bytes | bytearray", prio: int, has: int,
-                    sent: int, origin: bool = False) -> None:
+                    sent: int, origin: bool = False, tg: int = -1) -> None:
+        """Listen for the neighbours that must echo flood copy ``pid`` and
+        repeat it if they stay silent. ``tg``: our targets, when the caller
+        has them already."""
         c = self.node.config
         if c.hop_retries == 0:
             return
-        tg = self._targets()
+        if tg < 0:
+            tg = self._targets()
         anyone = False
         if popcount(tg) > SPARSE:
             # Dense: redundant copies cover a loss, except to a neighbour
@@ -256,10 +260,8 @@ class MeshState(Router):
         route error and a flood; route control gets two more (no errors are
         sent about it)."""
         c = self.node.config
-        if not c.hop_retries:
-            return 0
         extra = 2 if w.ptype == T_ROUTE else 0
-        s = self._slot_of_short(w.nxt)
+        s = self._slot_of_short(w.nxt) if c.hop_retries else -1  # 0: no data retries
         if s >= 0:
             extra += self.node.peers.loss[s] // LOSS_PER_RETRY
         return c.hop_retries + (extra if extra < 6 else 6)

@@ -119,17 +119,7 @@ class Mesh:
             if t is None or ((now - t) & 0x3FFFFFFF) < 0x20000000:
                 node.handle_timer(now)
             for iface, a, frame in node.frames_to_send():
-                self.tx += 1
-                self.tx_by_node[i] += 1
-                data = bytes(frame)
-                for j, loss in self.out[i]:
-                    if not self.alive[j] or (i, j) in self.blocked:
-                        continue
-                    if a is not None and a != self.addr[j]:
-                        continue
-                    if loss and self.rng.random() < loss:
-                        continue
-                    self.nodes[j].receive(iface, data, -60, now, self.addr[i])
+                self.transmit(i, iface, a, frame)
             while True:
                 e = node.next_event()
                 if e is None:
@@ -137,18 +127,22 @@ class Mesh:
                 self.events[i].append(e)
         self.now += self.step_ms
 
-    def inject(self, i: int, frame: "bytes | bytearray") -> None:
-        """Send a raw frame from node ``i`` over its links, as a radio that
-        does not run the core would (a rogue's)."""
+    def transmit(self, i: int, iface: int, a: "bytes | None",
+                 frame: "bytes | bytearray") -> None:
+        """Send ``frame`` from node ``i`` over its links (to address ``a`` only,
+        when not None). Tests call it directly to send raw frames, as a radio
+        that does not run the core would (a rogue's)."""
         self.tx += 1
         self.tx_by_node[i] += 1
         data = bytes(frame)
         for j, loss in self.out[i]:
             if not self.alive[j] or (i, j) in self.blocked:
                 continue
+            if a is not None and a != self.addr[j]:
+                continue
             if loss and self.rng.random() < loss:
                 continue
-            self.nodes[j].receive(0, data, -60, self.now, self.addr[i])
+            self.nodes[j].receive(iface, data, -60, self.now, self.addr[i])
 
     def run(self, ms: int) -> None:
         end = self.now + ms

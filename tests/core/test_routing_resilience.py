@@ -110,7 +110,7 @@ def test_rogue_flooder_with_the_key_is_rate_limited() -> None:
             seq += 1
             f = P.build(P.T_BROADCAST, m.id(rogue), seq, 16, P.tlv(P.TLV_PAYLOAD, b"junk"))
             auth.sign(f)
-            m.inject(rogue, f)
+            m.transmit(rogue, 0, None, f)
             m.step()
         m.nodes[a0].send_message(m.id(a1), b"u%d" % k, m.now)
         m.nodes[b0].send_message(m.id(b1), b"v%d" % k, m.now)
