@@ -14,21 +14,22 @@ except from the injected ``rng`` (``getrandbits(k)``, k <= 30). Any byte
 string given to ``receive`` ends as a handled frame or a counted drop
 (``stats()["drops"][reason]``); no exception escapes. Every table is bounded by
 ``NodeConfig``. Times are ticks in ms and may wrap (see clock.py).
+The transmit side (origination, relay copies, messages, fragments, the queue
+drain) is in transmit.py, bound into the class below.
 """
 
+from . import transmit
 from .airtime import AirtimeBudget
 from .auth import FrameAuth
 from .clock import add, diff, wrap
 from .config import NodeConfig
 from .dedup import DedupCache
 from .events import Acked, Delivered, Event, PeerLost, PeerUp
-from .fragment import Reassembler, frag_tlv_value, split
+from .fragment import Reassembler
 from .identity import Identity
 from .packet import (
     F_ACK_REQ,
     F_BRIDGED,
-    F_DST,
-    F_ROUTE_REC,
     F_URGENT,
     T_ACK,
     T_BROADCAST,
@@ -36,17 +37,13 @@ from .packet import (
     T_HEARTBEAT,
     T_UNICAST,
     TLV_ACKED,
-    TLV_APP,
     TLV_BEACON,
     TLV_FRAG,
     TLV_HOPS,
     TLV_NAME,
-    TLV_PAYLOAD,
     TLV_ROLE,
     DecodeError,
     Packet,
-    append_route,
-    build,
     decode,
     packet_id_into,
     tlv,
@@ -54,21 +51,29 @@ from .packet import (
 from .peers import ROLE_CODES, PeerTable
 from .replay import ReplayGuard
 from .router import Router, router_class
-from .txqueue import P_BULK, P_CONTROL, P_DATA, P_GAME, TxEntry, TxQueue
+from .txqueue import P_CONTROL, P_DATA, P_GAME, TxQueue
 
 IF_ESPNOW = 0
 IF_BLE = 1
 IF_HOST = 2
 IF_BRIDGE = 3
 
-# Largest application payload in one frame: 250 minus header, recipient, tag,
-# payload and app TLV headers, and room for a 16-hop route record.
-MAX_PAYLOAD = 140
-FRAG_CHUNK = 132
 SEQ_COUNTER_BITS = 20
 
 
 class MeshNode:
+    # The transmit side lives in transmit.py as plain functions of the node,
+    # bound here as methods: callers keep calling node.emit(...), with no
+    # wrapper call on the forward path.
+    next_seq = transmit.next_seq
+    emit = transmit.emit
+    originate = transmit.originate
+    relay_copy = transmit.relay_copy
+    send_message = transmit.send_message
+    send_frame = transmit.send_frame
+    frames_to_send = transmit.frames_to_send
+    _send_ack = transmit.send_ack
+
     def __init__(self, config: NodeConfig, identity: Identity, network_key: bytes,
                  rng: object, now_ms: int, boot_count: int = 0,
                  ifaces: "tuple[int, ...]" = (IF_ESPNOW,)) -> None:
@@ -281,10 +286,6 @@ class MeshNode:
             return
         self._deliver(p.src, p.dst, r[2], r[1], p.hops, (frag[0] << 8) | frag[1], r[0])
 
-    def _send_ack(self, p: Packet, pid: bytes, now: int) -> None:
-        body = tlv(TLV_ACKED, pid) + tlv(TLV_HOPS, bytes((p.hops,)))
-        self.router.send_unicast(p.src, T_ACK, body, 0, P_CONTROL, now)
-
     def _on_ack(self, p: Packet, now: int) -> None:
         acked = p.tlv(TLV_ACKED)
         if acked is None or len(acked) != 8:
@@ -299,107 +300,6 @@ class MeshNode:
             hops = p.tlv(TLV_HOPS)
             self.push_event(Acked(ent[1], ent[2], rtt, hops[0] if hops else 0))
         self.router.on_ack(p, acked, now)
-
-    # -------------------------------------------------------------- sending
-    def next_seq(self) -> int:
-        self.seq = (self.seq + 1) & 0xFFFFFFFF
-        return self.seq
-
-    def emit(self, frame: "bytes | bytearray", prio: int, to: int = -1,
-             due: "int | None" = None, key: "bytes | None" = None) -> None:
-        """Queue a frame: to peer slot ``to`` by link unicast, else broadcast on
-        every interface. ``due``/``key`` make it a cancellable delayed relay."""
-        if to >= 0:
-            self.peers.tx[to] += 1
-            self._push(TxEntry(prio, self.peers.iface[to], self.peers.addr_of(to), frame, due, key))
-            return
-        for i in self.ifaces:
-            self._push(TxEntry(prio, i, None, frame, due, key))
-
-    def _push(self, e: TxEntry) -> None:
-        if self.txq.push(e) is not None:
-            self.drop("txq_full")
-
-    def originate(self, ptype: int, body: bytes, now: int, dst: "bytes | None" = None,
-                  flags: int = 0, prio: int = P_DATA, to: int = -1, ttl: int = 0,
-                  route: "bytes | None" = None) -> "tuple[int, bytes]":
-        """Build, sign, record and queue a frame from this node.
-        Returns (seq, packet identity)."""
-        seq = self.next_seq()
-        if prio == P_GAME:
-            flags |= F_URGENT
-        if route is not None:
-            flags |= F_ROUTE_REC
-        f = build(ptype, self.node_id, seq, ttl or self.config.ttl, body, dst, flags, route)
-        self.auth.sign(f)
-        p = decode(f)
-        pid = bytearray(8)
-        packet_id_into(p, pid)
-        self.dedup.seen(pid, wrap(now))
-        pidb = bytes(pid)
-        self.counters["originated"] += 1
-        if flags & F_ACK_REQ and dst is not None:
-            if len(self.pending_acks) >= self.config.tx_queue_max:
-                self.pending_acks.pop(next(iter(self.pending_acks)))
-            self.pending_acks[pidb] = (wrap(now), dst, seq)
-        self.last_frame = f
-        self.emit(f, prio, to)
-        return seq, pidb
-
-    def relay_copy(self, p: Packet, frame: "bytes | bytearray") -> "bytearray | None":
-        """A copy of ``frame`` ready to relay: TTL minus one, this node's short id
-        appended to the route record when the frame asks for one (re-signed)."""
-        if p.ttl <= 1:
-            self.drop("ttl")
-            return None
-        if p.flags & F_ROUTE_REC:
-            out = append_route(frame, p, self.identity.short)
-            if out is None:
-                out = bytearray(frame)
-            else:
-                self.auth.sign(out)
-        else:
-            out = bytearray(frame)
-        out[2] = p.ttl - 1
-        self.counters["relayed"] += 1
-        return out
-
-    def send_message(self, dst: "bytes | None", payload: bytes, now_ms: int, app: int = 0,
-                     ack: bool = False, bulk: bool = False) -> int:
-        """Send application bytes to ``dst`` (None: broadcast). Larger payloads
-        are fragmented. Returns the message id (the first frame's seq)."""
-        now = wrap(now_ms)
-        self.now = now
-        if len(payload) > self.config.max_message:
-            raise ValueError("message larger than max_message")
-        prio = P_BULK if bulk else P_DATA
-        app_tlv = tlv(TLV_APP, bytes((app,))) if app else b""
-        flags = F_ACK_REQ if ack and dst is not None else 0
-        if len(payload) <= MAX_PAYLOAD:
-            t = T_BROADCAST if dst is None else T_UNICAST
-            return self._send(dst, t, app_tlv + tlv(TLV_PAYLOAD, payload), flags, prio, now)
-        parts = split(payload, FRAG_CHUNK)
-        self.frag_id = (self.frag_id + 1) & 0xFFFF
-        inner = T_BROADCAST if dst is None else T_UNICAST
-        first = -1
-        for i in range(len(parts)):
-            body = (tlv(TLV_FRAG, frag_tlv_value(self.frag_id, i, len(parts), inner))
-                    + app_tlv + tlv(TLV_PAYLOAD, parts[i]))
-            s = self._send(dst, T_FRAGMENT, body, 0, prio, now)
-            if first < 0:
-                first = s
-        return first
-
-    def _send(self, dst: "bytes | None", ptype: int, body: bytes, flags: int, prio: int,
-              now: int) -> int:
-        if dst is None:
-            return self.router.send_broadcast(ptype, body, flags, prio, now)
-        return self.router.send_unicast(dst, ptype, body, flags | F_DST, prio, now)
-
-    def send_frame(self, ptype: int, dst: "bytes | None", body: bytes, now_ms: int,
-                   prio: int = P_DATA, flags: int = 0) -> int:
-        """Services send their own frame types through here."""
-        return self._send(dst, ptype, body, flags, prio, wrap(now_ms))
 
     # ---------------------------------------------------------------- timers
     def handle_timer(self, now_ms: int) -> None:
@@ -447,22 +347,6 @@ class MeshNode:
             if cand is not None and diff(cand, t) < 0:
                 t = cand
         return t
-
-    # --------------------------------------------------------------- output
-    def frames_to_send(self) -> "list[tuple[int, bytes | None, bytes | bytearray]]":
-        """Frames due now, most urgent first: (iface, link addr or None, bytes)."""
-        out = []  # type: list[tuple[int, bytes | None, bytes | bytearray]]
-        if not self.txq.entries:
-            return out
-        at = self.airtime
-        for e in self.txq.pop_ready(self.now, at.allowed(self.now)):
-            if e.prio > at.allowed(self.now):
-                self.txq.entries.append(e)  # the budget ran out: wait for the next window
-                continue
-            out.append((e.iface, e.addr, e.frame))
-            at.sent(len(e.frame), self.now)
-        self.counters["tx"] += len(out)
-        return out
 
     def next_event(self) -> "Event | None":
         if self.events:
