@@ -192,3 +192,108 @@ class Coverage:
         p = self.pending
         while p and diff(now, p[0].due) > 0:
             p.pop(0)
+
+
+SEEN_MARGIN_MS = 2000  # a flood younger than this may still be on its way to a neighbour
+SEEN_TRUNCATED = 0x80  # TLV_SEEN first byte: more floods were seen than listed
+REPAIRS_PER_FLOOD = 2  # resends of one flood, whoever asks: bounds what a rogue can draw
+
+
+class RecentFloods:
+    """The last ``cap`` flood frames this node received or sent, kept for
+    repair: the one loss relay suppression cannot see is a neighbour that
+    missed every copy and so never relays or acks.
+
+    Each heartbeat lists the 4-byte tags of these floods (TLV_SEEN: a byte
+    with the window in seconds and ``SEEN_TRUNCATED``, then tags newest
+    first). A neighbour whose list lacks a flood we hold, one old enough to
+    have reached it and young enough to be inside its window, missed it:
+    ``missing`` names it and the router sends our copy once more, at most
+    ``REPAIRS_PER_FLOOD`` times. Floods this node would not relay (rate
+    limited, out of hops, or we are a leaf) are listed but kept without a
+    frame. Bounded: ``cap`` frames of at most 250 bytes, each forgotten after
+    ``window`` ms. ``due[i]``: until when a repair of entry ``i`` is queued."""
+
+    __slots__ = ("cap", "window", "pids", "frames", "t", "due", "sent")
+
+    def __init__(self, cap: int, window_ms: int) -> None:
+        self.cap = cap
+        self.window = window_ms
+        self.pids = []  # type: list[bytes]  # oldest first
+        self.frames = []  # type: list[bytes | None]  # the copy to send again
+        self.t = []  # type: list[int]
+        self.due = []  # type: list[int]
+        self.sent = []  # type: list[int]  # repairs sent of each
+
+    def add(self, pid: bytes, now: int) -> None:
+        """A new flood: listed from now on, repairable once ``keep`` is called."""
+        if len(self.pids) >= self.cap:
+            self._pop()
+        self.pids.append(pid)
+        self.frames.append(None)
+        self.t.append(now)
+        self.due.append(0)
+        self.sent.append(0)
+
+    def keep(self, pid: bytes, frame: "bytes | bytearray") -> None:
+        """Keep ``frame`` (the copy to resend) for the flood added last."""
+        if self.pids and self.pids[-1] == pid:
+            self.frames[-1] = frame if isinstance(frame, bytes) else bytes(frame)
+
+    def _pop(self) -> None:
+        self.pids.pop(0)
+        self.frames.pop(0)
+        self.t.pop(0)
+        self.due.pop(0)
+        self.sent.pop(0)
+
+    def expire(self, now: int) -> None:
+        while self.pids and diff(now, self.t[0]) > self.window:
+            self._pop()
+
+    def seen_value(self, now: int) -> bytes:
+        """The TLV_SEEN value for our next heartbeat."""
+        self.expire(now)
+        n = len(self.pids)
+        out = bytearray(1 + 4 * n)
+        w = self.window // 1000
+        out[0] = w if w < 0x7F else 0x7F
+        if n >= self.cap:
+            out[0] |= SEEN_TRUNCATED  # a full ring may have dropped some
+        for i in range(n):
+            out[1 + 4 * i:5 + 4 * i] = self.pids[n - 1 - i][:4]
+        return bytes(out)
+
+    def missing(self, v: bytes, now: int) -> "list[int]":
+        """Entries to resend to a neighbour that sent TLV_SEEN value ``v``."""
+        out = []  # type: list[int]
+        if len(v) < 1:
+            return out
+        win = (v[0] & 0x7F) * 1000
+        tags = [v[j:j + 4] for j in range(1, len(v) - 3, 4)]
+        oldest = -1  # our oldest entry the neighbour lists
+        for i in range(len(self.pids)):
+            if self.pids[i][:4] in tags:
+                oldest = i
+                break
+        for i in range(len(self.pids)):
+            if self.frames[i] is None or self.sent[i] >= REPAIRS_PER_FLOOD:
+                continue
+            age = diff(now, self.t[i])
+            if age < SEEN_MARGIN_MS or age > win - SEEN_MARGIN_MS:
+                continue
+            if self.pids[i][:4] in tags:
+                continue
+            if v[0] & SEEN_TRUNCATED and not 0 <= oldest < i:
+                continue  # it may have dropped this one for newer ones
+            out.append(i)
+        return out
+
+    def repairing(self, pid: bytes, now: int) -> bool:
+        """True (once) when a repair of ``pid`` is still queued."""
+        for i in range(len(self.pids)):
+            if self.pids[i] == pid and self.due[i] and diff(self.due[i], now) > 0:
+                self.due[i] = 0
+                self.sent[i] -= 1
+                return True
+        return False

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # single object otherwise), where a dict of 56 tuples cost about 6 KB of heap.
 _TABLE = """
 #name                   default       min        max
-ttl                           16         1         32  # issue 4: at least 16 hops must work
+ttl                           24         1         32  # first copies detour round lossy links: 24 keeps a 16-hop mesh whole
 heartbeat_ms                5000       200     600000
 peer_timeout_ms            15000       600    3600000
 max_peers                     32         2        255
@@ -65,6 +65,8 @@ pending_relays                 8         2        256
 hop_ack_ms                    60         5      10000
 hop_retries                    2         0          6
 hop_pending                    8         2        256
+flood_repair                   4         0          4  # floods kept to resend to a neighbour that missed one
+flood_repair_ms            20000      1000     127000
 hold_max                      12         1        256
 hold_ms                    30000       100     600000
 origin_rate_per_s             10         1      10000

@@ -59,6 +59,9 @@ class MeshRouter(MeshState):
                 if link >= 0:
                     self._flood_heard(a, link)
         self._dead_end_ack(p, pid, link, now)
+        flood = p.dst is None and p.ttl0 > 1 and p.ptype != T_ACK and self.recent.cap
+        if flood:
+            self.recent.add(pid, now)  # listed in our heartbeats: nobody resends it to us
         if p.ttl <= 1:
             if p.ttl0 > 1:
                 n.drop("ttl")
@@ -98,6 +101,8 @@ class MeshRouter(MeshState):
                     self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
                 return
+        if flood:
+            self.recent.keep(pid, frame)  # we relay it: we may resend it too
         tg = self._targets()
         d = self.cov.first(pid, link, tg, n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
@@ -143,10 +148,15 @@ class MeshRouter(MeshState):
         n = self.node
         seq, pid = n.originate(ptype, body, now, prio=prio, flags=flags)
         self._flood_wait(pid, n.last_frame, prio, 0, now, True)
+        if self.recent.cap:
+            self.recent.add(pid, now)
+            self.recent.keep(pid, n.last_frame)
         return seq
 
     def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:
         n = self.node
+        if pid in self.recent.pids and self.recent.repairing(pid, now) and n.txq.cancel(pid):
+            self.st["flood_repairs"] -= 1  # another neighbour repaired it first
         if self.waits:
             rr = p.route()
             for w in self.waits:

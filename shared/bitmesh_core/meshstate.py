@@ -5,7 +5,7 @@ relaying and unicast logic in mesh.py builds on.
 Every table is bounded by a NodeConfig field (docs/ROUTING.md lists them).
 """
 
-from .broadcast import SYM_NO, Coverage, popcount
+from .broadcast import SYM_NO, Coverage, RecentFloods, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
@@ -22,12 +22,13 @@ from .packet import (
 from .partition import PartitionTracker
 from .router import Router
 from .routes import RouteTable, reverse_path
-from .txqueue import P_CONTROL
+from .txqueue import P_CONTROL, P_DATA
 from .waits import FloodWait, HopWait, OriginLimiter
 
 TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
 TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
 TLV_BLIND = 0x0D  # a unicast flood every relay repeats (discovery retry)
+TLV_SEEN = 0x0E  # heartbeat: tags of the floods its sender holds (RecentFloods)
 OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
@@ -55,6 +56,7 @@ class MeshState(Router):
         c = node.config
         self.routes = RouteTable(c.max_routes, c.route_paths, c.route_stale_ms)
         self.cov = Coverage(c.max_peers, c.pending_relays, c.bcast_cover)
+        self.recent = RecentFloods(c.flood_repair, c.flood_repair_ms)
         self.part = PartitionTracker(c.max_routes, c.route_stale_ms)
         self.holdq = HoldQueue(c.hold_max)
         self.msgs = MsgDedup(c.msg_dedup)
@@ -70,7 +72,7 @@ class MeshState(Router):
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
                    "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "forged_origin": 0, "link_acks": 0,
-                   "max_routes": 0}  # type: dict[str, int]
+                   "max_routes": 0, "flood_repairs": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
 
     def _slot_of_short(self, short: bytes) -> int:
@@ -140,13 +142,14 @@ class MeshState(Router):
             self._learn(src, reverse_path(rr), False, now)
 
     def heartbeat_tlvs(self, now: int) -> bytes:
+        seen = tlv(TLV_SEEN, self.recent.seen_value(now)) if self.recent.cap else b""
         by_id = self.node.peers.by_id
         used = by_id.used
         slots = [s for s in range(len(used)) if used[s]]  # small ints: no objects
         n = len(slots)
         self.dead_end = n == 1  # what neighbours now believe: they expect link acks
         if n == 0:
-            return tlv(TLV_NEIGHBORS, b"\x00")
+            return tlv(TLV_NEIGHBORS, b"\x00") + seen
         k = n if n < MAX_LISTED else MAX_LISTED
         out = bytearray(1 + 4 * k)
         out[0] = n if n < 255 else 255
@@ -156,9 +159,14 @@ class MeshState(Router):
         for i in range(k):
             o = 8 * slots[(start + i) % n]
             out[1 + 4 * i:5 + 4 * i] = keys[o:o + 4]
-        return tlv(TLV_NEIGHBORS, bytes(out))
+        return tlv(TLV_NEIGHBORS, bytes(out)) + seen
 
     def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
+        if self.recent.pids and self.cov.sym[s] != SYM_NO:
+            v = p.tlv(TLV_SEEN)
+            if v is not None:
+                for i in self.recent.missing(v, now):
+                    self._repair(i, now)
         v = p.tlv(TLV_NEIGHBORS)
         if v is None or len(v) < 1:
             return
@@ -180,6 +188,22 @@ class MeshState(Router):
             self._learn(p.src, b"", True, now)
         elif not partial:
             self.routes.fail(p.src, b"")  # it cannot hear us: no direct route
+
+    def _repair(self, i: int, now: int) -> None:
+        """A neighbour missed flood ``i`` of ``recent``: send it again, after
+        a jitter so that one neighbour's repair cancels the others'."""
+        r = self.recent
+        if r.due[i] and diff(r.due[i], now) > 0:
+            return  # queued already for another neighbour
+        n = self.node
+        f = bytearray(r.frames[i] or b"")
+        if f[2] > 1 and f[9:17] != n.node_id:
+            f[2] -= 1  # a relay's copy, as relay_copy would make it
+        due = add(now, 1 + self._jitter(3 * n.config.bcast_window_ms))
+        r.due[i] = due
+        r.sent[i] += 1
+        self.st["flood_repairs"] += 1
+        n.emit(f, P_DATA, due=due, key=r.pids[i])
 
     def peer_up(self, peer: bytes, now: int) -> None:
         self._rebuild_shorts()

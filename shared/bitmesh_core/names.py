@@ -68,6 +68,10 @@ TLV_NAMES = {
     TLV_HOPS: "hops",
     TLV_ROUTE_OP: "route_op",
     TLV_NEIGHBORS: "neighbors",
+    0x0B: "msg_id",  # the bitmesh router's own TLVs (meshstate.py)
+    0x0C: "path",
+    0x0D: "blind",
+    0x0E: "seen",
     TLV_SOURCE_ROUTE: "source_route",
     TLV_ROUTE_RECORD: "route_record",
 }
