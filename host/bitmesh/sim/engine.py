@@ -121,6 +121,8 @@ class Engine:
         self.drivers: list[Any] = []
         self.partitions: list[tuple[float, list[list[int]] | None]] = []
         self.cds: int | None = None
+        self._etx_key: object = None
+        self._etx_cache: dict[int, dict[int, float]] = {}
         self.mtu = sc.radio.mtu
         self.collisions = sc.radio.collisions
         base = dict(sc.node_config)
@@ -320,12 +322,26 @@ class Engine:
         else:
             msg.counted = dst in dist
             msg.opt_hops = dist.get(dst, 0)
+            if msg.counted:
+                msg.etx = self._etx(src).get(dst, 0.0)
         target = None if dst < 0 else self.identities[dst].node_id
         try:
             nd.send_message(target, payload_for(mi, t.size), self.now_ms)
         except ValueError as exc:
             raise UsageError(f"{self.sc.source}: traffic: {exc}") from None
         self._service(src)
+
+    def _etx(self, src: int) -> dict[int, float]:
+        """``reference.etx_from`` for ``src``, cached until links or liveness change."""
+        key = (self.medium.epoch, tuple(self.alive))
+        if self._etx_key != key:
+            self._etx_key = key
+            self._etx_cache = {}
+        d = self._etx_cache.get(src)
+        if d is None:
+            d = reference.etx_from(self.medium.nbrs, self.alive, src, 1 << 64)
+            self._etx_cache[src] = d
+        return d
 
     # -------------------------------------------------------------- events
     def _schedule_events(self) -> None:
@@ -414,8 +430,11 @@ class Engine:
                                "nodes": self.n}
         body = self.col.result(max(1, self.end_us))
         out.update(body)
+        uc = [m for m in self.col.msgs if m.kind == "unicast" and m.counted and m.opt_hops]
+        hops = sum(m.opt_hops for m in uc)
         out["reference"] = {"cds_greedy": self.cds,
-                            "optimal_hops_mean": body["unicast"]["optimal_hops_mean"]}
+                            "optimal_hops_mean": body["unicast"]["optimal_hops_mean"],
+                            "etx_tx_per_hop": round(sum(m.etx for m in uc) / hops, 2) if hops else None}
         out["games"] = None
         out["dht"] = None
         out["relay"] = None

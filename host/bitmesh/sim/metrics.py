@@ -48,7 +48,7 @@ def msg_of_payload(payload: bytes) -> int:
 class Msg:
     __slots__ = ("kind", "origin", "dst", "t_us", "reach", "opt_hops", "counted",
                  "delivered", "t_done_us", "hops", "tx", "tx_nodes", "path", "routed",
-                 "rerouted")
+                 "rerouted", "etx")
 
     def __init__(self, kind: str, origin: int, dst: int, t_us: int) -> None:
         self.kind = kind
@@ -66,6 +66,7 @@ class Msg:
         self.path: frozenset[int] = frozenset()
         self.routed = False  # unicast: its origin's first frame was source-routed
         self.rerouted = False  # routed, and later flooded: its route broke on the way
+        self.etx = 0.0  # unicast: two-way ETX of the best path at send time (reference)
 
 
 def _pct(vals: list[float], q: float) -> float | None:

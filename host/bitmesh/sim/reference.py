@@ -5,9 +5,17 @@ Khuller's first algorithm: start at the highest-degree node, then repeatedly
 turn black the grey node that covers the most still-white nodes) of the
 connected component that contains the first broadcast's origin. It is a
 near-floor for how many transmissions one network-wide broadcast needs.
+
+``etx_from``: the two-way expected transmission count (ETX, De Couto et al.)
+of the best path from one node to every other: per hop 1 / (P(the frame
+arrives) x P(the ack comes back)). With hop-by-hop acks no router can do
+better on average, so the mean ETX per shortest-path hop is the floor for
+the known-route cost.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import networkx as nx  # type: ignore[import-untyped]
 
@@ -42,3 +50,31 @@ def cds_greedy(g: nx.Graph, origin: int) -> int:
         white -= new
         grey |= new
     return len(black)
+
+
+def etx_from(nbrs: list[list[tuple[int, int, int]]], alive: list[bool], src: int,
+             one: int) -> dict[int, float]:
+    """Two-way ETX of the best path from ``src`` to every node it reaches.
+    ``nbrs[u]``: (j, loss threshold, rssi) per link u -> j, where the loss
+    probability is threshold / ``one``."""
+    loss: dict[tuple[int, int], float] = {}
+    for u, lst in enumerate(nbrs):
+        for j, thr, _r in lst:
+            loss[(u, j)] = thr / one
+    best = {src: 0.0}
+    todo = [(0.0, src)]
+    while todo:
+        c, u = heapq.heappop(todo)
+        if c > best[u]:
+            continue
+        for j, _thr, _r in nbrs[u]:
+            if not alive[j]:
+                continue
+            ok = (1.0 - loss[(u, j)]) * (1.0 - loss.get((j, u), 1.0))
+            if ok <= 0.0:
+                continue
+            nc = c + 1.0 / ok
+            if nc < best.get(j, float("inf")):
+                best[j] = nc
+                heapq.heappush(todo, (nc, j))
+    return best
