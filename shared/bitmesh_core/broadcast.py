@@ -23,6 +23,10 @@ Memory: one int bitmask and one status byte per peer slot, and at most
 """
 
 from .clock import add, diff
+from .compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
@@ -211,89 +215,68 @@ class RecentFloods:
     ``missing`` names it and the router sends our copy once more, at most
     ``REPAIRS_PER_FLOOD`` times. Floods this node would not relay (rate
     limited, out of hops, or we are a leaf) are listed but kept without a
-    frame. Bounded: ``cap`` frames of at most 250 bytes, each forgotten after
-    ``window`` ms. ``due[i]``: until when a repair of entry ``i`` is queued."""
+    frame. Bounded: ``cap`` entries with a frame of at most 250 bytes, each
+    forgotten after ``window`` ms. An entry is ``[pid, frame or None, time
+    heard, repair due (0: none queued), repairs sent]``, oldest first."""
 
-    __slots__ = ("cap", "window", "pids", "frames", "t", "due", "sent")
+    __slots__ = ("cap", "window", "ents")
 
     def __init__(self, cap: int, window_ms: int) -> None:
         self.cap = cap
         self.window = window_ms
-        self.pids = []  # type: list[bytes]  # oldest first
-        self.frames = []  # type: list[bytes | None]  # the copy to send again
-        self.t = []  # type: list[int]
-        self.due = []  # type: list[int]
-        self.sent = []  # type: list[int]  # repairs sent of each
+        self.ents = []  # type: list[list[Any]]
 
     def add(self, pid: bytes, now: int) -> None:
         """A new flood: listed from now on, repairable once ``keep`` is called."""
-        if len(self.pids) >= self.cap:
-            self._pop()
-        self.pids.append(pid)
-        self.frames.append(None)
-        self.t.append(now)
-        self.due.append(0)
-        self.sent.append(0)
+        if len(self.ents) >= self.cap:
+            self.ents.pop(0)
+        self.ents.append([pid, None, now, 0, 0])
 
     def keep(self, pid: bytes, frame: "bytes | bytearray") -> None:
         """Keep ``frame`` (the copy to resend) for the flood added last."""
-        if self.pids and self.pids[-1] == pid:
-            self.frames[-1] = frame if isinstance(frame, bytes) else bytes(frame)
-
-    def _pop(self) -> None:
-        self.pids.pop(0)
-        self.frames.pop(0)
-        self.t.pop(0)
-        self.due.pop(0)
-        self.sent.pop(0)
-
-    def expire(self, now: int) -> None:
-        while self.pids and diff(now, self.t[0]) > self.window:
-            self._pop()
+        if self.ents and self.ents[-1][0] == pid:
+            self.ents[-1][1] = frame if isinstance(frame, bytes) else bytes(frame)
 
     def seen_value(self, now: int) -> bytes:
-        """The TLV_SEEN value for our next heartbeat."""
-        self.expire(now)
-        n = len(self.pids)
+        """The TLV_SEEN value for our next heartbeat (drops expired entries)."""
+        es = self.ents
+        while es and diff(now, es[0][2]) > self.window:
+            es.pop(0)
+        n = len(es)
         out = bytearray(1 + 4 * n)
         w = self.window // 1000
-        out[0] = w if w < 0x7F else 0x7F
-        if n >= self.cap:
-            out[0] |= SEEN_TRUNCATED  # a full ring may have dropped some
+        out[0] = (w if w < 0x7F else 0x7F) | (SEEN_TRUNCATED if n >= self.cap else 0)
         for i in range(n):
-            out[1 + 4 * i:5 + 4 * i] = self.pids[n - 1 - i][:4]
+            out[1 + 4 * i:5 + 4 * i] = es[n - 1 - i][0][:4]
         return bytes(out)
 
-    def missing(self, v: bytes, now: int) -> "list[int]":
+    def missing(self, v: bytes, now: int) -> "list[list[Any]]":
         """Entries to resend to a neighbour that sent TLV_SEEN value ``v``."""
-        out = []  # type: list[int]
+        out = []  # type: list[list[Any]]
         if len(v) < 1:
             return out
         win = (v[0] & 0x7F) * 1000
         tags = [v[j:j + 4] for j in range(1, len(v) - 3, 4)]
-        oldest = -1  # our oldest entry the neighbour lists
-        for i in range(len(self.pids)):
-            if self.pids[i][:4] in tags:
-                oldest = i
-                break
-        for i in range(len(self.pids)):
-            if self.frames[i] is None or self.sent[i] >= REPAIRS_PER_FLOOD:
+        listed_older = False  # it lists a flood older than the one we look at
+        for e in self.ents:
+            if e[0][:4] in tags:
+                listed_older = True
                 continue
-            age = diff(now, self.t[i])
+            if e[1] is None or e[4] >= REPAIRS_PER_FLOOD:
+                continue
+            age = diff(now, e[2])
             if age < SEEN_MARGIN_MS or age > win - SEEN_MARGIN_MS:
                 continue
-            if self.pids[i][:4] in tags:
-                continue
-            if v[0] & SEEN_TRUNCATED and not 0 <= oldest < i:
+            if v[0] & SEEN_TRUNCATED and not listed_older:
                 continue  # it may have dropped this one for newer ones
-            out.append(i)
+            out.append(e)
         return out
 
     def repairing(self, pid: bytes, now: int) -> bool:
         """True (once) when a repair of ``pid`` is still queued."""
-        for i in range(len(self.pids)):
-            if self.pids[i] == pid and self.due[i] and diff(self.due[i], now) > 0:
-                self.due[i] = 0
-                self.sent[i] -= 1
+        for e in self.ents:
+            if e[0] == pid and e[3] and diff(e[3], now) > 0:
+                e[3] = 0
+                e[4] -= 1
                 return True
         return False

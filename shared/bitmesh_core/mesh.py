@@ -155,7 +155,7 @@ class MeshRouter(MeshState):
 
     def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:
         n = self.node
-        if pid in self.recent.pids and self.recent.repairing(pid, now) and n.txq.cancel(pid):
+        if self.recent.ents and self.recent.repairing(pid, now) and n.txq.cancel(pid):
             self.st["flood_repairs"] -= 1  # another neighbour repaired it first
         if self.waits:
             rr = p.route()

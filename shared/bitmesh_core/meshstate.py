@@ -37,6 +37,8 @@ SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
 LOSS_PER_RETRY = 3  # heartbeat-loss percent that earns a source-routed hop one more try
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .node import MeshNode
 
 
@@ -162,11 +164,11 @@ class MeshState(Router):
         return tlv(TLV_NEIGHBORS, bytes(out)) + seen
 
     def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
-        if self.recent.pids and self.cov.sym[s] != SYM_NO:
+        if self.recent.ents and self.cov.sym[s] != SYM_NO:
             v = p.tlv(TLV_SEEN)
             if v is not None:
-                for i in self.recent.missing(v, now):
-                    self._repair(i, now)
+                for e in self.recent.missing(v, now):
+                    self._repair(e, now)
         v = p.tlv(TLV_NEIGHBORS)
         if v is None or len(v) < 1:
             return
@@ -189,21 +191,19 @@ class MeshState(Router):
         elif not partial:
             self.routes.fail(p.src, b"")  # it cannot hear us: no direct route
 
-    def _repair(self, i: int, now: int) -> None:
-        """A neighbour missed flood ``i`` of ``recent``: send it again, after
+    def _repair(self, e: "list[Any]", now: int) -> None:
+        """A neighbour missed flood ``e`` of ``recent``: send it again, after
         a jitter so that one neighbour's repair cancels the others'."""
-        r = self.recent
-        if r.due[i] and diff(r.due[i], now) > 0:
+        if e[3] and diff(e[3], now) > 0:
             return  # queued already for another neighbour
         n = self.node
-        f = bytearray(r.frames[i] or b"")
+        f = bytearray(e[1] or b"")
         if f[2] > 1 and f[9:17] != n.node_id:
             f[2] -= 1  # a relay's copy, as relay_copy would make it
-        due = add(now, 1 + self._jitter(3 * n.config.bcast_window_ms))
-        r.due[i] = due
-        r.sent[i] += 1
+        e[3] = add(now, 1 + self._jitter(3 * n.config.bcast_window_ms))
+        e[4] += 1
         self.st["flood_repairs"] += 1
-        n.emit(f, P_DATA, due=due, key=r.pids[i])
+        n.emit(f, P_DATA, due=e[3], key=e[0])
 
     def peer_up(self, peer: bytes, now: int) -> None:
         self._rebuild_shorts()

@@ -55,8 +55,10 @@ def test_relay_reports_a_next_hop_that_left() -> None:
     # route through 2. Relay 1 answers the next frame on it with a route
     # error instead of sending it into the void, and 0 re-sends the message.
     links = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (6, 3)]
-    m = Mesh(7, links, config=FAST)
+    # Seven nodes on one board-sized heap: tables sized for two neighbours.
+    m = Mesh(7, links, config=dict(FAST, max_peers=4, dedup_capacity=32, tx_queue_max=12))
     m.run(4000)
+    m.events = [[] for _ in range(7)]  # a board-sized heap keeps no history
     for k in range(3):
         m.nodes[0].send_message(m.id(3), b"pre%d" % k, m.now)
         m.run(600)

@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # runs on one board's heap, and one game player alone runs on one board's heap
 # too: see tests/mpy/game_replay.py.
 HEAP_OVERRIDES = {"test_game_session.py": "160wK", "test_game_bots.py": "144wK"}
-# Files slow enough on the VM to be worth one VM per test function.
-SPLIT = ("test_game_session.py", "test_game_bots.py")
+# Files slow enough on the VM to be worth one VM per test function, and
+# test_routing_repair.py, whose tests each hold six or seven nodes: each gets a
+# fresh board heap of its own rather than the garbage of the test before.
+SPLIT = ("test_game_session.py", "test_game_bots.py", "test_routing_repair.py")
 TIMEOUT_S = 600
 
 
