@@ -6,12 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MPY := $(BIN)/micropython
 # A plain ESP32 has about 110 KB of MicroPython heap: the core tests run in that.
-# The issue-2 target is one node with full tables in 64wK. With the core's code
-# in flash (a ROMFS image, as firmware built with ROMFS runs it) it passes at
-# 64wK: tests/mpy/budget_romfs.py. With its code loaded as .mpy into RAM it
-# needs about 96wK (see docs/ARCHITECTURE.md), which the first check runs at.
+# The issue-2 target is one node with full tables in 64wK. With every bounded
+# table full (tests/mpy/budget.py) the node does NOT meet it: live it holds
+# 249 KB with its code loaded as .mpy into RAM (122wK) and 211 KB with the code
+# in flash, a ROMFS image (103wK). A fragmented heap fails a 1 KB dict long
+# before it is used up: runs pass or fail by chance up to 200wK (RAM) and
+# 176wK (ROMFS) and passed at every 4wK step above (tried to 300wK and 260wK;
+# docs/ARCHITECTURE.md, "Memory budget"). The checks run 24wK above that:
+# MPY_BUDGET_HEAP with the code in RAM, MPY_BUDGET_ROMFS_WK (plus the image)
+# for tests/mpy/budget_romfs.py.
 MPY_HEAP ?= 110wK
-MPY_BUDGET_HEAP ?= 96wK
+MPY_BUDGET_HEAP ?= 224wK
+MPY_BUDGET_ROMFS_WK ?= 200
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: all demo test test-unit test-mpy test-sim test-vboard test-bridge test-hw lint bench flash clean venv firmware
@@ -37,7 +43,7 @@ test-unit: $(STAMP)
 test-mpy: $(STAMP)
 	MPY_HEAP=$(MPY_HEAP) $(BIN)/python tests/mpy/run_all.py
 	BITMESH_CORE_PATH=build/mpy-unix $(MPY) -X heapsize=$(MPY_BUDGET_HEAP) tests/mpy/budget.py
-	$(BIN)/python tests/mpy/budget_romfs.py 64
+	$(BIN)/python tests/mpy/budget_romfs.py $(MPY_BUDGET_ROMFS_WK)
 	$(BIN)/python tests/mpy/record_game.py build/game/honest.jsonl
 	$(BIN)/python tests/mpy/record_game.py build/game/withhold.jsonl withhold_reveal 3
 	BITMESH_CORE_PATH=build/mpy-unix $(MPY) -X heapsize=$(MPY_HEAP) tests/mpy/game_replay.py \
