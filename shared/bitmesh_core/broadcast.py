@@ -217,7 +217,8 @@ class RecentFloods:
     limited, out of hops, or we are a leaf) are listed but kept without a
     frame. Bounded: ``cap`` entries with a frame of at most 250 bytes, each
     forgotten after ``window`` ms. An entry is ``[pid, frame or None, time
-    heard, repair due (0: none queued), repairs sent]``, oldest first."""
+    heard, repair due (0: none queued), repairs sent, TTL to send it with]``,
+    oldest first."""
 
     __slots__ = ("cap", "window", "ents")
 
@@ -230,12 +231,14 @@ class RecentFloods:
         """A new flood: listed from now on, repairable once ``keep`` is called."""
         if len(self.ents) >= self.cap:
             self.ents.pop(0)
-        self.ents.append([pid, None, now, 0, 0])
+        self.ents.append([pid, None, now, 0, 0, 0])
 
-    def keep(self, pid: bytes, frame: "bytes | bytearray") -> None:
-        """Keep ``frame`` (the copy to resend) for the flood added last."""
+    def keep(self, pid: bytes, frame: "bytes | bytearray", ttl: int) -> None:
+        """Keep ``frame``, to resend with ``ttl``, for the flood added last."""
         if self.ents and self.ents[-1][0] == pid:
-            self.ents[-1][1] = frame if isinstance(frame, bytes) else bytes(frame)
+            e = self.ents[-1]
+            e[1] = frame if isinstance(frame, bytes) else bytes(frame)
+            e[5] = ttl
 
     def seen_value(self, now: int) -> bytes:
         """The TLV_SEEN value for our next heartbeat (drops expired entries)."""

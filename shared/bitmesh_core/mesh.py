@@ -15,9 +15,6 @@ from .meshstate import (
     OP_ERROR,
     OP_REPLY,
     REPLY_GAP_MS,
-    TLV_BLIND,
-    TLV_MSGID,
-    TLV_PATH,
     MeshState,
     _has_short,
 )
@@ -31,6 +28,9 @@ from .packet import (
     T_ACK,
     T_ROUTE,
     TLV_ACKED,
+    TLV_BLIND,
+    TLV_MSGID,
+    TLV_PATH,
     TLV_ROUTE_OP,
     TLV_SOURCE_ROUTE,
     Packet,
@@ -102,7 +102,7 @@ class MeshRouter(MeshState):
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
                 return
         if flood:
-            self.recent.keep(pid, frame)  # we relay it: we may resend it too
+            self.recent.keep(pid, frame, p.ttl - 1)  # we relay it: we may resend it too
         tg = self._targets()
         d = self.cov.first(pid, link, tg, n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
@@ -150,7 +150,7 @@ class MeshRouter(MeshState):
         self._flood_wait(pid, n.last_frame, prio, 0, now, True)
         if self.recent.cap:
             self.recent.add(pid, now)
-            self.recent.keep(pid, n.last_frame)
+            self.recent.keep(pid, n.last_frame, n.last_frame[2])
         return seq
 
     def heard_duplicate(self, p: Packet, pid: bytes, link: int, now: int) -> None:

@@ -16,6 +16,7 @@ from .packet import (
     T_ROUTE,
     TLV_ACKED,
     TLV_NEIGHBORS,
+    TLV_SEEN,
     Packet,
     tlv,
 )
@@ -25,10 +26,6 @@ from .routes import RouteTable, reverse_path
 from .txqueue import P_CONTROL, P_DATA
 from .waits import FloodWait, HopWait, OriginLimiter
 
-TLV_MSGID = 0x0B  # first seq of a re-originated message (4 bytes)
-TLV_PATH = 0x0C  # route reply: the record of the forward path; error: broken hop
-TLV_BLIND = 0x0D  # a unicast flood every relay repeats (discovery retry)
-TLV_SEEN = 0x0E  # heartbeat: tags of the floods its sender holds (RecentFloods)
 OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
@@ -198,8 +195,7 @@ class MeshState(Router):
             return  # queued already for another neighbour
         n = self.node
         f = bytearray(e[1] or b"")
-        if f[2] > 1 and f[9:17] != n.node_id:
-            f[2] -= 1  # a relay's copy, as relay_copy would make it
+        f[2] = e[5]
         e[3] = add(now, 1 + self._jitter(3 * n.config.bcast_window_ms))
         e[4] += 1
         self.st["flood_repairs"] += 1

@@ -24,14 +24,18 @@ from .packet import (
     TLV_ACKED,
     TLV_APP,
     TLV_BEACON,
+    TLV_BLIND,
     TLV_FRAG,
     TLV_HOPS,
+    TLV_MSGID,
     TLV_NAME,
     TLV_NEIGHBORS,
+    TLV_PATH,
     TLV_PAYLOAD,
     TLV_ROLE,
     TLV_ROUTE_OP,
     TLV_ROUTE_RECORD,
+    TLV_SEEN,
     TLV_SOURCE_ROUTE,
 )
 
@@ -68,10 +72,10 @@ TLV_NAMES = {
     TLV_HOPS: "hops",
     TLV_ROUTE_OP: "route_op",
     TLV_NEIGHBORS: "neighbors",
-    0x0B: "msg_id",  # the bitmesh router's own TLVs (meshstate.py)
-    0x0C: "path",
-    0x0D: "blind",
-    0x0E: "seen",
+    TLV_MSGID: "msg_id",
+    TLV_PATH: "path",
+    TLV_BLIND: "blind",
+    TLV_SEEN: "seen",
     TLV_SOURCE_ROUTE: "source_route",
     TLV_ROUTE_RECORD: "route_record",
 }

@@ -63,6 +63,11 @@ TLV_FRAG = const(0x07)  # fragment: msg id (2), index (1), count (1), inner type
 TLV_HOPS = const(0x08)  # ack/route: hop count seen by the acknowledger (1)
 TLV_ROUTE_OP = const(0x09)  # route control: op code (1) + target node id (8)
 TLV_NEIGHBORS = const(0x0A)  # heartbeat: short ids of heard neighbours
+# The bitmesh router's own (mesh.py, meshstate.py):
+TLV_MSGID = const(0x0B)  # first seq of a re-originated message (4 bytes)
+TLV_PATH = const(0x0C)  # route reply: the record of the forward path; error: broken hop
+TLV_BLIND = const(0x0D)  # a unicast flood every relay repeats (discovery retry)
+TLV_SEEN = const(0x0E)  # heartbeat: tags of the floods its sender holds (RecentFloods)
 TLV_SOURCE_ROUTE = const(0x7E)  # short ids of relays to follow, in order
 TLV_ROUTE_RECORD = const(0x7F)  # short ids of relays so far, appended per hop
 

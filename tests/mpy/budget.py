@@ -78,20 +78,20 @@ from bitmesh_core import packet as P  # noqa: E402
 from bitmesh_core.auth import FrameAuth  # noqa: E402
 from bitmesh_core.config import NodeConfig  # noqa: E402
 from bitmesh_core.identity import Identity  # noqa: E402
+from bitmesh_core.meshstate import MAX_LISTED as LISTED  # noqa: E402  (loaded with mesh)
+from bitmesh_core.meshstate import OP_REPLY  # noqa: E402
 from bitmesh_core.node import MeshNode  # noqa: E402
 from bitmesh_core.rng import SeededRng  # noqa: E402
+from bitmesh_core.transmit import FRAG_CHUNK as CHUNK  # noqa: E402  (loaded with node)
+from bitmesh_core.transmit import MAX_PAYLOAD  # noqa: E402
 
 gc.collect()
 code = gc.mem_alloc() - base
 KEY = bytes(range(32))
 AUTH = FrameAuth(KEY)
 PEERS = 128
-LISTED = 40  # neighbours per heartbeat list (the router's MAX_LISTED)
-TLV_PATH = 0x0C  # meshstate: route reply path
-OP_REPLY = 1
-PAYLOAD = b"p" * 140  # node.MAX_PAYLOAD: the largest unfragmented message
-CHUNK = 132  # node.FRAG_CHUNK
-MESSAGE = 2048  # max_message
+PAYLOAD = b"p" * MAX_PAYLOAD  # the largest unfragmented message
+MESSAGE = NodeConfig().max_message
 FRAGS = (MESSAGE + CHUNK - 1) // CHUNK  # 16: 15 of 132 bytes and one of 68
 
 stages = []  # type: list[list[object]]
@@ -221,7 +221,7 @@ def fill(node: MeshNode) -> int:
             for h in range(len(path) - 4, -1, -4):
                 sr += path[h:h + 4]
             hops = len(path) >> 2
-            body = (P.tlv(P.TLV_ROUTE_OP, bytes((OP_REPLY,)) + nid(0xC0, k)) + P.tlv(TLV_PATH, path)
+            body = (P.tlv(P.TLV_ROUTE_OP, bytes((OP_REPLY,)) + nid(0xC0, k)) + P.tlv(P.TLV_PATH, path)
                     + P.tlv(P.TLV_ACKED, bytes(8)) + P.tlv(P.TLV_SOURCE_ROUTE, sr))
             f = P.build(P.T_ROUTE, nid(0xC0, k), 1 + j, hops + 3, body, dst=node.node_id,
                         flags=P.F_SRC_ROUTE, route=sr)
