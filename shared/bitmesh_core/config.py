@@ -27,11 +27,12 @@ replay_senders                64         4       1024
 rate_per_s                    40         1      10000
 rate_burst                    80         1      10000
 stranger_rate_per_s           20         1      10000
-max_reassembly                 4         1         64
+max_reassembly                 2         1         64
 reassembly_timeout_ms      10000       500     600000
 max_message                 2048       200      16384
-tx_queue_max                  64         4       1024
-events_max                    64         4       4096
+tx_queue_max                  24         4       1024  # sized for a board: the simulator's busiest node queues 19
+events_max                    24         4       4096
+acks_max                      16         1       1024  # messages awaiting an end-to-end ack
 heartbeat_jitter_pct          10         0         50
 # games, DHT, relay credits (docs/GAMES.md)
 game_tables                    2         1         16

@@ -134,9 +134,7 @@ class MeshRouter(MeshState):
         out = n.relay_copy(p, frame)
         if out is None:
             return
-        if len(self.fwd) >= 16:
-            self.fwd.pop(0)
-        self.fwd.append(pid)
+        self.fwd.add(pid)
         self.st["src_relays"] += 1
         n.emit(out, prio)
         if hears > 0:
@@ -268,12 +266,18 @@ class MeshRouter(MeshState):
 
     def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int) -> None:
         """Tell ``src`` the forward path its flooded frame took to us."""
-        t = self.replied.get(src)
-        if t is not None and 0 <= diff(now, t) < REPLY_GAP_MS:
+        rep = self.replied
+        s = rep.get(src)
+        if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
             return
-        if len(self.replied) >= 32:
-            self.replied = {}
-        self.replied[src] = now
+        if s < 0:
+            if len(src) != 8:
+                return
+            if len(rep) >= rep.cap:
+                rep.clear()  # the gap is a second: older entries no longer matter
+            s = rep.free_slot()
+            rep[src] = s
+        self.replied_t[s] = now
         self.st["route_replies"] += 1
         body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
                 + tlv(TLV_ACKED, pid))

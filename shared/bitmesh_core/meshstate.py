@@ -5,12 +5,14 @@ relaying and unicast logic in mesh.py builds on.
 Every table is bounded by a NodeConfig field (docs/ROUTING.md lists them).
 """
 
+from array import array
+
 from .broadcast import SYM_NO, Coverage, RecentFloods, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import WAIT, Held, HoldQueue, MsgDedup
-from .keytable import KeyTable
+from .keytable import IdRing, KeyTable
 from .packet import (
     T_ACK,
     T_ROUTE,
@@ -30,6 +32,7 @@ OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
 REPLY_GAP_MS = 1000
+SRC_RELAYED = 16  # source-routed frames remembered: we link-ack a copy we relayed
 SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
 LOSS_PER_RETRY = 3  # heartbeat-loss percent that earns a source-routed hop one more try
 
@@ -62,11 +65,14 @@ class MeshState(Router):
         self.waits = []  # type: list[HopWait]
         self.fwaits = []  # type: list[FloodWait]
         self.shorts = KeyTable(c.max_peers, 4)  # 4-byte short id -> peer slot
-        self.replied = {}  # type: dict[bytes, int]
+        # Origins we sent a route reply lately (one a second each), as many as
+        # the destinations we keep routes to.
+        self.replied = KeyTable(c.max_routes, 8)
+        self.replied_t = array("i", bytes(4 * c.max_routes))  # when, by slot
         self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
         self.dead_end = False
-        self.fwd = []  # type: list[bytes]  # pids we relayed on a source route
+        self.fwd = IdRing(SRC_RELAYED, 8)  # pids we relayed on a source route
         self.gone = []  # type: list[bytes]  # short ids of neighbours lost lately (8)
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,

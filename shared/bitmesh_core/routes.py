@@ -14,12 +14,14 @@ destination keeps up to ``route_paths`` paths, each with:
 Score = rel + 10 * ver - 30 * hops - freshness penalty (hops weigh most:
 each hop costs airtime on every message). Paths older than
 ``route_stale_ms`` are dropped. Storage is fixed arrays indexed by
-``slot * K + k``; only the destination index is a dict.
+``slot * K + k``; the destinations are a fixed ``KeyTable`` of 8-byte ids.
+Only the paths themselves are objects.
 """
 
 from array import array
 
 from .clock import diff
+from .keytable import KeyTable
 
 REL_VERIFIED = 60
 REL_GUESS = 50
@@ -27,14 +29,13 @@ REL_DROP = 15  # a path whose reliability falls below this is forgotten
 
 
 class RouteTable:
-    __slots__ = ("cap", "k", "stale", "by_id", "ids", "paths", "rel", "t", "ver")
+    __slots__ = ("cap", "k", "stale", "by_id", "paths", "rel", "t", "ver")
 
     def __init__(self, capacity: int, paths: int, stale_ms: int) -> None:
         self.cap = capacity
         self.k = paths
         self.stale = stale_ms
-        self.by_id = {}  # type: dict[bytes, int]
-        self.ids = [b""] * capacity  # type: list[bytes]
+        self.by_id = KeyTable(capacity, 8)  # destination id -> slot
         self.paths = [None] * (capacity * paths)  # type: list[bytes | None]
         self.rel = bytearray(capacity * paths)
         self.t = array("i", bytes(4 * capacity * paths))
@@ -47,16 +48,11 @@ class RouteTable:
         s = self.by_id.get(dst, -1)
         if s >= 0:
             return s
-        if len(self.by_id) >= self.cap:
-            s = self._victim(now)
-            self.forget(self.ids[s])
-        ids = self.ids
-        for i in range(self.cap):
-            if not ids[i]:
-                s = i
-                break
-        self.by_id[dst] = s
-        ids[s] = dst
+        by_id = self.by_id
+        if len(by_id) >= self.cap:
+            self.forget(by_id.key_at(self._victim(now)))
+        s = by_id.free_slot()
+        by_id[dst] = s
         return s
 
     def _victim(self, now: int) -> int:
@@ -80,12 +76,14 @@ class RouteTable:
         s = self.by_id.pop(dst, -1)
         if s < 0:
             return
-        self.ids[s] = b""
         for j in range(s * self.k, s * self.k + self.k):
             self.paths[j] = None
 
     def learn(self, dst: bytes, path: bytes, verified: bool, now: int) -> bool:
-        """Record ``path`` to ``dst``. Returns True when ``dst`` had no path."""
+        """Record ``path`` to ``dst`` (an 8-byte node id; any other length is
+        ignored). Returns True when ``dst`` had no path."""
+        if len(dst) != 8:
+            return False
         s = self._slot(dst, now)
         k = self.k
         empty = -1
@@ -210,7 +208,7 @@ class RouteTable:
             for i in range(s * self.k, s * self.k + self.k):
                 if self.paths[i] is not None:
                     return
-            self.forget(self.ids[s])
+            self.forget(self.by_id.key_at(s))
         else:
             self.rel[j] = r
 

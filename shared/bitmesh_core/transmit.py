@@ -87,7 +87,7 @@ def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes |
     pidb = bytes(pid)
     node.counters["originated"] += 1
     if flags & F_ACK_REQ and dst is not None:
-        if len(node.pending_acks) >= node.config.tx_queue_max:
+        if len(node.pending_acks) >= node.config.acks_max:
             node.pending_acks.pop(next(iter(node.pending_acks)))
         node.pending_acks[pidb] = (wrap(now), dst, seq)
     node.last_frame = f

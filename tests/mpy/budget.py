@@ -20,20 +20,21 @@ the public API only (`receive` with signed frames, `send_message`,
   broadcasts  1100 relayed broadcasts, 128 origins     dedup (1024), replay (128),
                                                        origin buckets (origin_slots 16)
   replies     32 flooded unicasts to this node         end-to-end msg dedup (msg_dedup 32),
-                                                       route replies sent (32)
+                                                       route replies sent (max_routes 32)
   forwards    16 source-routed frames via this node    source-route relays (16)
   routes      3 route replies from each of 32          routes (max_routes 32 x
               destinations, 1 to 3 relays              route_paths 3 = 96 paths)
-  reassembly  15 of the 16 fragments of a 2048-byte    reassembly (max_reassembly 4
-              message from each of 4 origins           x 1980 of max_message 2048 B)
-  events      64 broadcasts of 140 bytes, not drained  events (events_max 64),
-                                                       pending relays (pending_relays 8)
-  sends       64 sends of 140 bytes with an ack        pending acks (64), hold queue
-              (52 routed, 12 to lost destinations),    (hold_max 12), hop waits
-              queue not drained                        (hop_pending 8), flood waits
-                                                       (pending_relays 8), tx queue (64)
+  reassembly  15 of the 16 fragments of a 2048-byte    reassembly (max_reassembly 2
+              message from each of 2 origins           x 1980 of max_message 2048 B)
+  events      events_max broadcasts of 140 bytes,      events (events_max 24),
+              not drained                              pending relays (pending_relays 8)
+  sends       sends of 140 bytes with an ack, queue    pending acks (acks_max 16), hold
+              not drained: hold_max to lost            queue (hold_max 12), hop waits
+              destinations, enough routed ones to      (hop_pending 8), flood waits
+              fill the rest (12 at default sizes)      (pending_relays 8), tx queue (24)
 
-Like firmware/shell.py, the loop collects garbage once a (virtual) second.
+Like firmware/shell.py, the loop collects garbage after every 8 KB allocated
+and once a (virtual) second.
 The script stops calling handle_timer after the broadcasts stage: the waits
 it fills would time out and be retried (that is their job), so the node is
 measured at its fullest, before its timers run. A MemoryError, an internal
@@ -132,6 +133,7 @@ def heartbeat(src: bytes, seq: int, listed: bytes = b"", count: int = 0) -> byte
 
 
 _gc_at = [0]
+GC_RUN_THRESHOLD = 8192  # firmware/shell.py: collect after every 8 KB allocated
 
 
 def pump(node: MeshNode, now: int, timers: bool) -> None:
@@ -152,6 +154,7 @@ def pump(node: MeshNode, now: int, timers: bool) -> None:
 def fill(node: MeshNode) -> int:
     """Drive the node through every stage; returns the time reached."""
     r = node.router
+    c = node.config
     me = node.identity.short
     now = 0
     # lost: 32 neighbours come up, then go silent and time out (PeerLost).
@@ -229,9 +232,10 @@ def fill(node: MeshNode) -> int:
             now += 2
             pump(node, now, False)
     stage("routes")
-    # reassembly: from each of 4 origins, all fragments but the last (the
-    # shortest) of a message of max_message bytes, chunked as node.py does.
-    for k in range(4):
+    # reassembly: from each of max_reassembly origins, all fragments but the
+    # last (the shortest) of a message of max_message bytes, chunked as
+    # node.py does.
+    for k in range(node.config.max_reassembly):
         for i in range(FRAGS - 1):
             body = (P.tlv(P.TLV_FRAG, bytes((0, k + 1, i, FRAGS, P.T_BROADCAST)))
                     + P.tlv(P.TLV_PAYLOAD, bytes((0x41 + i,)) * CHUNK))
@@ -240,20 +244,23 @@ def fill(node: MeshNode) -> int:
             now += 2
             pump(node, now, False)
     stage("reassembly")
-    # events: 64 broadcasts delivered while the application reads none; this
-    # node relays them (pending relays).
-    for k in range(64):
+    # events: events_max broadcasts delivered while the application reads none;
+    # this node relays them (pending relays).
+    for k in range(c.events_max):
         f = P.build(P.T_BROADCAST, nid(0xB8, k), 1, 16, P.tlv(P.TLV_PAYLOAD, PAYLOAD))
         node.receive(0, signed(f, 15), -60, now, addr((k * 7) % PEERS))
         now += 1
         node.frames_to_send()
     stage("events")
-    # sends: the application sends 64 messages with an ack in one loop turn,
-    # before the shell drains the queue: 52 source-routed to the destinations
-    # of the routes stage, 12 to neighbours lost in the lost stage (held).
-    for k in range(52):
+    # sends: in one loop turn, before the shell drains the queue, the
+    # application sends messages with an ack: hold_max to neighbours lost in
+    # the lost stage (held, flooded once) and enough source-routed ones to the
+    # destinations of the routes stage to fill the transmit queue, the hop
+    # waits and the pending acks.
+    routed = max(c.tx_queue_max - c.hold_max, c.hop_pending, c.acks_max - c.hold_max)
+    for k in range(routed):
         node.send_message(nid(0xC0, k % 32), PAYLOAD, now, ack=True)
-    for j in range(12):
+    for j in range(c.hold_max):
         node.send_message(nid(0xA1, j), PAYLOAD, now, ack=True)
     stage("sends")
     return now
@@ -269,14 +276,14 @@ def filled(node: MeshNode, t: "dict[str, int]") -> "dict[str, list[int]]":
     return {
         "peers": [t["peers"], PEERS], "dedup": [t["dedup"], c.dedup_capacity],
         "replay": [t["replay"], c.replay_senders], "txq": [t["txq"], c.tx_queue_max],
-        "events": [t["events"], c.events_max], "pending_acks": [t["pending_acks"], c.tx_queue_max],
+        "events": [t["events"], c.events_max], "pending_acks": [t["pending_acks"], c.acks_max],
         "reassembly": [t["reassembly"], c.max_reassembly],
         "reassembly_min_bytes": [frag_bytes, CHUNK * (FRAGS - 1)],
         "routes": [len(r.routes), c.max_routes], "route_paths": [paths, c.max_routes * c.route_paths],
         "lost": [len(r.part), c.max_routes], "hold": [len(r.holdq), c.hold_max],
         "hop_waits": [len(r.waits), c.hop_pending], "flood_waits": [len(r.fwaits), c.pending_relays],
         "pending_relays": [len(r.cov.pending), c.pending_relays], "msg_dedup": [r.msgs.n, c.msg_dedup],
-        "origins": [len(r.origins.ids), c.origin_slots], "replied": [len(r.replied), 32],
+        "origins": [len(r.origins.ids), c.origin_slots], "replied": [len(r.replied), c.max_routes],
         "src_relayed": [len(r.fwd), 16], "gone": [len(r.gone), 8],
     }
 
@@ -309,9 +316,7 @@ def release(node: MeshNode) -> "list[list[object]]":
         elif name == "reassembly":
             node.reasm.partials.clear()
         elif name == "routes":
-            r.routes.by_id.clear()
             r.routes.paths.clear()
-            r.routes.ids.clear()
             r.routes = None
         elif name == "lost":
             r.part.lost.clear()
@@ -341,6 +346,7 @@ def release(node: MeshNode) -> "list[list[object]]":
 
 
 def main() -> int:
+    gc.threshold(GC_RUN_THRESHOLD)
     stages.append(["code", code, code])
     cfg = NodeConfig(max_peers=PEERS, dedup_capacity=1024, replay_senders=128)
     node = MeshNode(cfg, Identity.from_secret(bytes(32)), KEY, SeededRng(1), 0)

@@ -22,6 +22,9 @@ sys.path.insert(0, os.getenv("BITMESH_CORE_PATH") or ROOT + "/shared")
 
 def main() -> int:
     filt = sys.argv[1] if len(sys.argv) > 1 else ""
+    # Collect after every 8 KB allocated, as firmware/shell.py does on a board:
+    # the garbage of each frame does not scatter holes between long-lived ones.
+    gc.threshold(8192)
     files = sorted(f for f in os.listdir(ROOT + "/tests/core") if f.startswith("test_") and f.endswith(".py"))
     passed = 0
     failed = 0
