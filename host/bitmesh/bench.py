@@ -78,8 +78,9 @@ def bench_heap() -> dict[str, float]:
     subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
                    check=True, timeout=300)
     env = dict(os.environ, BITMESH_CORE_PATH=str(compiled))
-    runs = [(f"heap{wk}", [micropython(), "-X", f"heapsize={wk}wK", str(ROOT / "tests/mpy/budget.py")], env)
-            for wk in (64, 110)]
+    runs: list[tuple[str, list[str], dict[str, str] | None]] = [
+        (f"heap{wk}", [micropython(), "-X", f"heapsize={wk}wK", str(ROOT / "tests/mpy/budget.py")], env)
+        for wk in (64, 110)]
     runs += [(f"heap{wk}_romfs", [sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), str(wk)], None)
              for wk in (64, 96)]
     out: dict[str, float] = {}
