@@ -14,7 +14,6 @@ from .holdq import SENT, WAIT, Held
 from .meshstate import (
     OP_ERROR,
     OP_REPLY,
-    REPLY_GAP_MS,
     MeshState,
     _has_short,
 )
@@ -263,25 +262,6 @@ class MeshRouter(MeshState):
             n.drop("dup_msg")
             return False
         return True
-
-    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int) -> None:
-        """Tell ``src`` the forward path its flooded frame took to us."""
-        rep = self.replied
-        s = rep.get(src)
-        if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
-            return
-        if s < 0:
-            if len(src) != 8:
-                return
-            if len(rep) >= rep.cap:
-                rep.clear()  # the gap is a second: older entries no longer matter
-            s = rep.free_slot()
-            rep[src] = s
-        self.replied_t[s] = now
-        self.st["route_replies"] += 1
-        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
-                + tlv(TLV_ACKED, pid))
-        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
 
     def on_frame(self, node: "MeshNode", p: Packet, now: int) -> None:
         """Route control for this node: replies and errors."""

@@ -14,10 +14,13 @@ from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import WAIT, Held, HoldQueue, MsgDedup
 from .keytable import IdRing, KeyTable
 from .packet import (
+    F_DST,
     T_ACK,
     T_ROUTE,
     TLV_ACKED,
     TLV_NEIGHBORS,
+    TLV_PATH,
+    TLV_ROUTE_OP,
     TLV_SEEN,
     Packet,
     tlv,
@@ -337,6 +340,25 @@ class MeshState(Router):
     def route_list(self, now: int) -> "list[dict[str, object]]":
         """Known routes for status (``RouteTable.best_routes``)."""
         return self.routes.best_routes(now)
+
+    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int) -> None:
+        """Tell ``src`` the forward path its flooded frame took to us."""
+        rep = self.replied
+        s = rep.get(src)
+        if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
+            return
+        if s < 0:
+            if len(src) != 8:
+                return
+            if len(rep) >= rep.cap:
+                rep.clear()  # the gap is a second: older entries no longer matter
+            s = rep.free_slot()
+            rep[src] = s
+        self.replied_t[s] = now
+        self.st["route_replies"] += 1
+        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+                + tlv(TLV_ACKED, pid))
+        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
 
     def stats(self) -> "dict[str, object]":
         d = {}  # type: dict[str, object]
