@@ -90,6 +90,17 @@ def _rows() -> "Iterator[tuple[str, int, int, int]]":
             yield w[0], int(w[1]), int(w[2]), int(w[3])
 
 
+def _row(key: str) -> "tuple[str, int, int, int] | None":
+    """The row of knob ``key``, found in the table without parsing the rest."""
+    i = _TABLE.find("\n" + key + " ") if key and key[0] != "#" else -1
+    if i < 0:
+        return None
+    w = _TABLE[i + 1:_TABLE.find("\n", i + 1)].split()
+    if w[0] != key:  # a key with blanks in it matched a row's padding
+        return None
+    return w[0], int(w[1]), int(w[2]), int(w[3])
+
+
 def fields() -> "dict[str, tuple[int, int, int]]":
     """Every knob as ``{name: (default, min, max)}``, in table order."""
     d = {}  # type: dict[str, tuple[int, int, int]]
@@ -136,11 +147,7 @@ class NodeConfig:
             if not isinstance(value, str) or len(value) > 31:
                 raise ConfigError(key, "a string of at most 31 characters")
         else:
-            row = None
-            for r in _rows():
-                if r[0] == key:
-                    row = r
-                    break
+            row = _row(key) if isinstance(key, str) else None
             if row is None:
                 raise ConfigError(key, "a known setting (unknown key)")
             if isinstance(value, bool) or not isinstance(value, int) or not row[2] <= value <= row[3]:

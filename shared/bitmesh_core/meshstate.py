@@ -347,9 +347,7 @@ class MeshState(Router):
         s = rep.get(src)
         if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
             return
-        if s < 0:
-            if len(src) != 8:
-                return
+        if s < 0:  # src is a decoded frame's 8-byte sender id
             if len(rep) >= rep.cap:
                 rep.clear()  # the gap is a second: older entries no longer matter
             s = rep.free_slot()
