@@ -26,7 +26,7 @@ from typing import Any
 
 from bitmesh.errors import UsageError
 from bitmesh.sim import reference, services
-from bitmesh.sim.medium import Medium
+from bitmesh.sim.medium import M64, Medium
 from bitmesh.sim.metrics import Collector, payload_for
 from bitmesh.sim.scenario import Event as ScEvent
 from bitmesh.sim.scenario import Scenario, Traffic
@@ -123,6 +123,7 @@ class Engine:
         self.cds: int | None = None
         self._etx_key: object = None
         self._etx_cache: dict[int, dict[int, float]] = {}
+        self._etx_loss: dict[tuple[int, int], float] = {}
         self.mtu = sc.radio.mtu
         self.collisions = sc.radio.collisions
         base = dict(sc.node_config)
@@ -332,14 +333,17 @@ class Engine:
         self._service(src)
 
     def _etx(self, src: int) -> dict[int, float]:
-        """``reference.etx_from`` for ``src``, cached until links or liveness change."""
+        """``reference.etx_from`` for ``src``, cached until links or liveness
+        change (the link losses until links change)."""
         key = (self.medium.epoch, tuple(self.alive))
         if self._etx_key != key:
+            if not isinstance(self._etx_key, tuple) or self._etx_key[0] != key[0]:
+                self._etx_loss = reference.link_loss(self.medium.nbrs, M64 + 1)
             self._etx_key = key
             self._etx_cache = {}
         d = self._etx_cache.get(src)
         if d is None:
-            d = reference.etx_from(self.medium.nbrs, self.alive, src, 1 << 64)
+            d = reference.etx_from(self.medium.nbrs, self._etx_loss, self.alive, src)
             self._etx_cache[src] = d
         return d
 

@@ -52,15 +52,20 @@ def cds_greedy(g: nx.Graph, origin: int) -> int:
     return len(black)
 
 
-def etx_from(nbrs: list[list[tuple[int, int, int]]], alive: list[bool], src: int,
-             one: int) -> dict[int, float]:
-    """Two-way ETX of the best path from ``src`` to every node it reaches.
-    ``nbrs[u]``: (j, loss threshold, rssi) per link u -> j, where the loss
-    probability is threshold / ``one``."""
+def link_loss(nbrs: list[list[tuple[int, int, int]]], one: int) -> dict[tuple[int, int], float]:
+    """Loss probability of every link u -> j. ``nbrs[u]``: (j, loss threshold,
+    rssi) per link, where the loss probability is threshold / ``one``."""
     loss: dict[tuple[int, int], float] = {}
     for u, lst in enumerate(nbrs):
         for j, thr, _r in lst:
             loss[(u, j)] = thr / one
+    return loss
+
+
+def etx_from(nbrs: list[list[tuple[int, int, int]]], loss: dict[tuple[int, int], float],
+             alive: list[bool], src: int) -> dict[int, float]:
+    """Two-way ETX of the best path from ``src`` to every node it reaches,
+    over the links of ``nbrs`` with the loss of ``link_loss``."""
     best = {src: 0.0}
     todo = [(0.0, src)]
     while todo:
