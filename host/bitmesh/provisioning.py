@@ -37,7 +37,7 @@ from typing import Any
 
 from bitmesh.boards import Board, load_board
 from bitmesh.errors import BitmeshError, UsageError
-from bitmesh.inventory import Inventory, Network, check_name
+from bitmesh.inventory import DEFAULT_BITRATE, Inventory, Network, check_name
 from bitmesh.replconn import BoardRepl
 from bitmesh_core.config import ROLES
 from bitmesh_core.identity import node_id_from_secret
@@ -113,6 +113,8 @@ def build_config(
         "board": board.name if board is not None else None,
         "node": {},
     }
+    if network.radio.bitrate_bps != DEFAULT_BITRATE:
+        cfg["node"]["bitrate_bps"] = network.radio.bitrate_bps  # the airtime budget's rate
     if bot is not None:
         cfg["bot"] = dict(bot)
     return cfg

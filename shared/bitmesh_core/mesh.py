@@ -354,6 +354,8 @@ class MeshRouter(MeshState):
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)
+        if self.part.lost:
+            self.part.expire(now)
 
     def _hop_failed(self, w: HopWait, now: int) -> None:
         n = self.node

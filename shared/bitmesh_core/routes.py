@@ -236,14 +236,6 @@ class RouteTable:
                 out.append(dst)
         return out
 
-    def expire(self, now: int) -> "list[bytes]":
-        """Drop stale paths; returns destinations left without any path."""
-        out = []
-        for dst in list(self.by_id):
-            if self.best(dst, now) is None:
-                out.append(dst)
-        return out
-
 
 def _contains(path: bytes, short: bytes) -> bool:
     for i in range(0, len(path), 4):

@@ -62,6 +62,26 @@ def test_partition_is_reported_and_healed() -> None:
     assert m.delivered(n - 1, b"after") == 1
 
 
+def test_partition_outlasting_route_staleness_is_forgotten() -> None:
+    # The partition list has an age limit (route_stale_ms): a destination lost
+    # for longer is forgotten, so its return is no longer reported as a heal.
+    cfg = dict(FAST, route_stale_ms=6000)
+    m = Mesh(3, line(3), config=cfg)
+    m.run(4000)
+    m.nodes[0].send_message(m.id(2), b"x", m.now)
+    m.run(500)
+    m.block(1, 2)
+    m.run(5000)
+    lost = [d for e in m.kinds(1, "partition") for d in e.lost]
+    assert m.id(2) in lost
+    m.run(8000)  # past route_stale_ms: the entry is forgotten
+    m.unblock_all()
+    m.run(3000)
+    assert m.nodes[1].stats()["tables"]["peers"] == 2  # type: ignore[index]
+    assert m.kinds(1, "peer_up")
+    assert not m.kinds(1, "healed")
+
+
 def _drop_junk(m: Mesh, far: "list[int]") -> int:
     """Forget junk deliveries (the board-sized heap cannot keep them all);
     returns how many reached the nodes in ``far``."""

@@ -52,6 +52,15 @@ def test_routers_see_the_same_traffic() -> None:
     assert a == b and a
 
 
+def test_nodes_count_airtime_at_the_scenario_bitrate() -> None:
+    line = {"kind": "line", "count": 3, "spacing_m": 50}
+    slow = Engine(scenario(radio={"bitrate_bps": 250_000}, topology=line), "flood")
+    assert {c.bitrate_bps for c in slow.configs} == {250_000}
+    own = Engine(scenario(radio={"bitrate_bps": 250_000}, topology=line,
+                          node_defaults={"bitrate_bps": 2_000_000}), "flood")
+    assert {c.bitrate_bps for c in own.configs} == {2_000_000}
+
+
 def test_delivery_counts_only_reachable_pairs() -> None:
     # two islands: {n0, n1} and {n2, n3}
     sc = scenario(radio={"range_m": 60},

@@ -10,7 +10,7 @@ import pytest
 
 from bitmesh.boards import load_board
 from bitmesh.errors import UsageError
-from bitmesh.inventory import Inventory
+from bitmesh.inventory import Inventory, Radio
 from bitmesh.provisioning import (
     bot_section,
     build_config,
@@ -37,6 +37,17 @@ def test_config_passes_the_firmware_validator(tmp_path: Path) -> None:
     cfg = build_config("n-1", "gateway", net, bytes(range(32)), radios, board)
     assert fwconfig().validate(cfg) is None
     assert config_bytes(cfg).endswith(b"\n") and cfg["board"] == "esp32c3"
+
+
+def test_network_bitrate_reaches_the_node_config(tmp_path: Path) -> None:
+    inv = Inventory(tmp_path / "i.json")
+    slow = inv.create_network("slow", radio=Radio(True, False, 250_000))
+    cfg = build_config("n-3", "relay", slow, bytes(32), {"espnow": True, "ble": False}, None)
+    assert cfg["node"] == {"bitrate_bps": 250_000}
+    assert fwconfig().validate(cfg) is None
+    plain = inv.create_network("plain")
+    assert build_config("n-4", "relay", plain, bytes(32), {"espnow": True, "ble": False},
+                        None)["node"] == {}
 
 
 def test_bot_section_passes_the_firmware_validator(tmp_path: Path) -> None:

@@ -126,7 +126,10 @@ class Engine:
         self._etx_loss: dict[tuple[int, int], float] = {}
         self.mtu = sc.radio.mtu
         self.collisions = sc.radio.collisions
-        base = dict(sc.node_config)
+        # The airtime budget counts frames at the scenario's radio bitrate
+        # unless its node_defaults override the knob.
+        base: dict[str, Any] = {"bitrate_bps": sc.radio.bitrate_bps}
+        base.update(sc.node_config)
         base["router"] = router
         self.configs = [NodeConfig.from_dict(dict(base, role=nd.role)) for nd in sc.nodes]
         self.nodes: list[MeshNode | None] = [self._make_node(i) for i in range(n)]

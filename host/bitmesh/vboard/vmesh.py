@@ -87,6 +87,7 @@ class VMesh:
         self.rng = random.Random(sc.seed)
         self.t0 = 0.0
         self.node_cfg = {k: v for k, v in sc.node_config.items() if k != "role"}
+        self.node_cfg.setdefault("bitrate_bps", sc.radio.bitrate_bps)  # for the airtime budget
         if router:
             self.node_cfg["router"] = router
         self.snap: dict[str, dict[str, Any]] = {
