@@ -8,7 +8,7 @@ Nothing here sleeps or reads the wall clock, except ``wall_s`` in the result.
 Per node the engine keeps: the MeshNode (None while dead), a 6-byte link
 address, a radio queue (a node transmits one frame at a time; frames queue
 behind its own airtime) and the time of its next wake-up. After anything
-touches a node (a reception, a timer, an application send) :meth:`_service`
+touches a node (a reception, a timer, an application send) :meth:`service`
 moves its outgoing frames to the radio, hands its events to the metrics
 collector and schedules its next ``handle_timer`` at ``next_timer()``.
 A frame reaches receivers at the end of its airtime (see medium.py).
@@ -18,31 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import random
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from bitmesh.errors import UsageError
-from bitmesh.sim import reference, services
-from bitmesh.sim.medium import M64, Medium
-from bitmesh.sim.metrics import Collector, payload_for
-from bitmesh.sim.scenario import Event as ScEvent
-from bitmesh.sim.scenario import Scenario, Traffic
+from bitmesh.sim.medium import Medium
+from bitmesh.sim.metrics import Collector
+from bitmesh.sim.scenario import Scenario
+from bitmesh.sim.script import NETWORK_KEY, Script
 from bitmesh_core import packet
-from bitmesh_core.auth import FrameAuth
 from bitmesh_core.clock import diff, wrap
 from bitmesh_core.config import ROUTER_NAMES, NodeConfig
 from bitmesh_core.events import Event
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import MeshNode
-from bitmesh_core.packet import T_BROADCAST, TLV_PAYLOAD, build, tlv
 from bitmesh_core.rng import SeededRng
 from bitmesh_core.router import router_class
 
-NETWORK_KEY = hashlib.sha256(b"bitmesh-sim network key").digest()
-ROGUE_KEY = hashlib.sha256(b"bitmesh-sim rogue key").digest()
 SAMPLE_US = 5_000_000  # how often table sizes are sampled
 COPY_WINDOW_US = 30_000_000  # retry copies of one frame are told apart this long
 
@@ -121,9 +115,6 @@ class Engine:
         self.drivers: list[Any] = []
         self.partitions: list[tuple[float, list[list[int]] | None]] = []
         self.cds: int | None = None
-        self._etx_key: object = None
-        self._etx_cache: dict[int, dict[int, float]] = {}
-        self._etx_loss: dict[tuple[int, int], float] = {}
         self.mtu = sc.radio.mtu
         self.collisions = sc.radio.collisions
         # The airtime budget counts frames at the scenario's radio bitrate
@@ -132,7 +123,8 @@ class Engine:
         base.update(sc.node_config)
         base["router"] = router
         self.configs = [NodeConfig.from_dict(dict(base, role=nd.role)) for nd in sc.nodes]
-        self.nodes: list[MeshNode | None] = [self._make_node(i) for i in range(n)]
+        self.nodes: list[MeshNode | None] = [self.make_node(i) for i in range(n)]
+        self.script = Script(self)
 
     # ---------------------------------------------------------- scheduling
     def at(self, t_us: int, fn: Callable[[Any], None], arg: Any = None) -> None:
@@ -149,7 +141,7 @@ class Engine:
     def on_event(self, fn: Callable[[int, Event], None]) -> None:
         self.observers.append(fn)
 
-    def _make_node(self, i: int) -> MeshNode:
+    def make_node(self, i: int) -> MeshNode:
         seed = (self.sc.seed * 1_000_003 + i * 7919 + self.boots[i] * 104_729) & 0xFFFFFFFF
         cfg = NodeConfig.from_dict(self.configs[i].to_dict())
         nd = MeshNode(cfg, self.identities[i], NETWORK_KEY, SeededRng(seed), self.now_ms,
@@ -159,7 +151,7 @@ class Engine:
         return nd
 
     # ----------------------------------------------------------- node loop
-    def _service(self, i: int) -> None:
+    def service(self, i: int) -> None:
         nd = self.nodes[i]
         if nd is None:
             return
@@ -168,7 +160,7 @@ class Engine:
         if frames:
             self.radio_q[i].extend(frames)
             if not self.busy[i]:
-                self._start_tx(i)
+                self.start_tx(i)
         if nd.events:
             while True:
                 ev = nd.next_event()
@@ -196,10 +188,10 @@ class Engine:
         if nd is None:
             return
         nd.handle_timer(self.now_ms)
-        self._service(i)
+        self.service(i)
 
     # --------------------------------------------------------------- radio
-    def _start_tx(self, i: int) -> None:
+    def start_tx(self, i: int) -> None:
         q = self.radio_q[i]
         while q:
             _iface, addr, frame = q.popleft()
@@ -236,7 +228,7 @@ class Engine:
         if gen != self.gen[i]:
             # the sender died mid-frame: nothing arrives; a revived life may wait
             if self.radio_q[i] and self.nodes[i] is not None:
-                self._start_tx(i)
+                self.start_tx(i)
             return
         nbrs = self.medium.nbrs[i]
         airtime = self.col.airtime_us
@@ -259,9 +251,9 @@ class Engine:
             if nd is None or (thr and lost(thr, i, j, key, copy)) or (coll and j in coll):
                 continue
             nd.receive(0, frame, rssi, now_ms, src)
-            self._service(j)
+            self.service(j)
         if self.radio_q[i]:
-            self._start_tx(i)
+            self.start_tx(i)
 
     def _rotate_copies(self, _arg: Any) -> None:
         self.copies_old = self.copies
@@ -280,139 +272,13 @@ class Engine:
                 c.max_routes = max(c.max_routes, routes)
         self.at(self.now_us + SAMPLE_US, self._sample)
 
-    # ------------------------------------------------------------- traffic
-    def _schedule_traffic(self) -> None:
-        for k, t in enumerate(self.sc.traffic):
-            if t.kind in services.TRAFFIC_DRIVERS:
-                index = self.sc.index()
-                drv = services.TRAFFIC_DRIVERS[t.kind](t.raw, index)
-                self.drivers.append(drv)
-                continue
-            rnd = random.Random(f"traffic/{self.sc.seed}/{k}")
-            for m in range(t.count):
-                at = int((t.start_s + m * t.interval_s) * 1e6)
-                if at > self.end_us:
-                    break
-                self.at(at, self._send, (t, m, rnd))
-
-    def _pick(self, rnd: random.Random, exclude: int = -1) -> int:
-        live = [i for i in range(self.n) if self.alive[i] and i != exclude]
-        return rnd.choice(live) if live else -1
-
-    def _send(self, arg: tuple[Traffic, int, random.Random]) -> None:
-        t, m, rnd = arg
-        if t.kind == "broadcast":
-            src = t.origin if t.origin is not None else self._pick(rnd)
-            dst = -1
-        elif t.pairs is not None:
-            src, dst = t.pairs[m % len(t.pairs)]
-        else:
-            src = self._pick(rnd)
-            dst = self._pick(rnd, exclude=src) if src >= 0 else -1
-            if dst < 0:
-                return
-        nd = self.nodes[src] if src >= 0 else None
-        if nd is None:
-            return  # the application of a dead node sends nothing
-        mi = self.col.new_msg(t.kind, src, dst, self.now_us)
-        msg = self.col.msgs[mi]
-        dist = self.medium.reach(src, self.alive)
-        if dst < 0:
-            msg.reach = set(dist) - {src}
-            if self.cds is None:
-                g = reference.graph(self.medium.edges(self.alive),
-                                    [i for i in range(self.n) if self.alive[i]])
-                self.cds = reference.cds_greedy(g, src)
-        else:
-            msg.counted = dst in dist
-            msg.opt_hops = dist.get(dst, 0)
-            if msg.counted:
-                msg.etx = self._etx(src).get(dst, 0.0)
-        target = None if dst < 0 else self.identities[dst].node_id
-        try:
-            nd.send_message(target, payload_for(mi, t.size), self.now_ms)
-        except ValueError as exc:
-            raise UsageError(f"{self.sc.source}: traffic: {exc}") from None
-        self._service(src)
-
-    def _etx(self, src: int) -> dict[int, float]:
-        """``reference.etx_from`` for ``src``, cached until links or liveness
-        change (the link losses until links change)."""
-        key = (self.medium.epoch, tuple(self.alive))
-        if self._etx_key != key:
-            if not isinstance(self._etx_key, tuple) or self._etx_key[0] != key[0]:
-                self._etx_loss = reference.link_loss(self.medium.nbrs, M64 + 1)
-            self._etx_key = key
-            self._etx_cache = {}
-        d = self._etx_cache.get(src)
-        if d is None:
-            d = reference.etx_from(self.medium.nbrs, self._etx_loss, self.alive, src)
-            self._etx_cache[src] = d
-        return d
-
-    # -------------------------------------------------------------- events
-    def _schedule_events(self) -> None:
-        for ev in self.sc.events:
-            self.at(int(ev.at_s * 1e6), self._event, ev)
-
-    def _event(self, ev: ScEvent) -> None:
-        a = ev.action
-        if a == "kill":
-            for i in ev.nodes:
-                if self.alive[i]:
-                    self.alive[i] = False
-                    self.nodes[i] = None
-                    self.gen[i] += 1
-                    self.radio_q[i].clear()
-                    self.wake_at[i] = -1
-            self.col.on_kill(ev.nodes, self.now_us)
-        elif a == "revive":
-            for i in ev.nodes:
-                if not self.alive[i]:
-                    self.alive[i] = True
-                    self.boots[i] += 1
-                    self.nodes[i] = self._make_node(i)
-                    self._service(i)
-        elif a == "partition":
-            self.medium.partition(ev.groups)
-            self.partitions.append((ev.at_s, ev.groups))
-            self.col.disrupt_us.append(self.now_us)
-        elif a == "heal":
-            self.medium.heal()
-            self.partitions.append((ev.at_s, None))
-        elif a == "set_loss":
-            self.medium.set_loss(ev.loss)
-        elif a == "rogue":
-            step = max(1, int(1e6 / ev.rate_per_s))
-            rnd = SeededRng(self.sc.seed * 31 + ev.nodes[0])
-            for i in ev.nodes:
-                self.at(self.now_us, self._rogue, (ev, i, step, rnd))
-        else:
-            services.EVENT_HANDLERS[a](self, ev)
-
-    def _rogue(self, arg: tuple[ScEvent, int, int, SeededRng]) -> None:
-        ev, i, step, rnd = arg
-        if self.now_us > int(ev.until_s * 1e6):
-            return
-        if self.nodes[i] is not None:
-            src = bytes(rnd.getrandbits(8) for _ in range(8))
-            body = tlv(TLV_PAYLOAD, bytes(rnd.getrandbits(8) for _ in range(20)))
-            f = build(T_BROADCAST, src, rnd.getrandbits(30), 7, body)
-            FrameAuth(NETWORK_KEY if ev.authenticated else ROGUE_KEY).sign(f)
-            self.col.rogue_keys.add(bytes(f[5:17]))
-            self.radio_q[i].append((0, None, f))
-            if not self.busy[i]:
-                self._start_tx(i)
-        self.at(self.now_us + step, self._rogue, arg)
-
     # ----------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
         """Run to the end of the scenario; returns the metrics object."""
         wall0 = time.perf_counter()
         for i in range(self.n):
-            self._service(i)
-        self._schedule_traffic()
-        self._schedule_events()
+            self.service(i)
+        self.script.schedule()
         for drv in self.drivers:
             drv.start(self)
         self.at(0, self._sample)

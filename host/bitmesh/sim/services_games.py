@@ -98,7 +98,7 @@ class _Rig:
             svc[1].on_timer(now)
             svc[2].on_timer(now)
             svc[3].on_timer(now)
-            e._service(i)  # flush what the services queued (engine's node loop)
+            e.service(i)  # flush what the services queued (engine's node loop)
         e.at(e.now_us + TICK_US, self._tick)
 
     def _observe(self, i: int, ev: Any) -> None:
@@ -169,7 +169,7 @@ class GameDriver:
         svc[1].bet_fn = bot_bet
         svc[1].open_table(self.table, len(self.players), self.rounds, 1000,
                           self.rig.engine.now_ms)
-        self.rig.engine._service(self.players[0])
+        self.rig.engine.service(self.players[0])
 
     def _join(self, _arg: Any) -> None:
         assert self.rig is not None
@@ -185,7 +185,7 @@ class GameDriver:
                 s.cheat = self.cheaters[i]
                 s.cheat_round = 2 + order // 2
                 order += 1
-            self.rig.engine._service(i)
+            self.rig.engine.service(i)
 
     def metrics(self) -> tuple[str, dict[str, Any]]:
         assert self.rig is not None
@@ -267,7 +267,7 @@ class DhtDriver:
         svc = self.rig.get(i)
         if svc is not None:
             svc[2].find_node(svc[0].node_id, self.rig.engine.now_ms)
-            self.rig.engine._service(i)
+            self.rig.engine.service(i)
 
     def _put(self, k: int) -> None:
         assert self.rig is not None
@@ -281,7 +281,7 @@ class DhtDriver:
         svc = self.rig.get(i)
         if svc is not None:
             svc[2].put(key, val, self.rig.engine.now_ms)
-            self.rig.engine._service(i)
+            self.rig.engine.service(i)
 
     def _get(self, g: int) -> None:
         assert self.rig is not None
@@ -299,7 +299,7 @@ class DhtDriver:
         lid = svc[2].get(key, self.rig.engine.now_ms)
         if lid >= 0:
             self.pending[(i, lid)] = val
-        self.rig.engine._service(i)
+        self.rig.engine.service(i)
 
     def _observe(self, i: int, ev: Any) -> None:
         if ev.kind != "service" or ev.service != "dht" or ev.name not in ("found", "not_found"):
@@ -362,7 +362,7 @@ def forge_relay(engine: Any, ev: Any) -> None:
                 body += tlv(0x62, entry)
                 body += tlv(0x63, rig.signer(i).sign(b"bitmesh-relay-receipt-v1" + body))
                 nd.send_frame(T_RECEIPT, t, body, now)
-            engine._service(i)
+            engine.service(i)
         if engine.now_us + 2_000_000 < engine.end_us:
             engine.at(engine.now_us + 2_000_000, fire)
 
