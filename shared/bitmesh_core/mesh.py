@@ -206,6 +206,8 @@ class MeshRouter(MeshState):
             ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
                                    flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"")
+            if msg_id >= 0:
+                _ack_as(n, pid, msg_id)
             nxt = path[:4] or dst[:4]
             if self._hears_us(nxt) > 0:
                 self._wait(pid, n.last_frame, prio, nxt, dst, n.node_id, path, now, ptype)
@@ -220,6 +222,8 @@ class MeshRouter(MeshState):
         if blind:
             b += tlv(TLV_BLIND, b"")
         seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")
+        if msg_id >= 0:
+            _ack_as(n, pid, msg_id)
         self.st["sent_flooded"] += 1
         if not blind:
             self._flood_wait(pid, n.last_frame, prio, 0, now, True)
@@ -254,11 +258,7 @@ class MeshRouter(MeshState):
             self._reply(src, rr, pid, now)
         if p.ptype == T_ROUTE:
             return True  # route control is idempotent: keep the message table for data
-        m = p.tlv(TLV_MSGID)
-        mid = p.seq
-        if m is not None and len(m) == 4:
-            mid = (m[0] << 24) | (m[1] << 16) | (m[2] << 8) | m[3]
-        if self.msgs.seen(src[:4], mid):
+        if self.msgs.seen(src[:4], p.msg_id()):
             n.drop("dup_msg")
             return False
         return True
@@ -378,6 +378,15 @@ class MeshRouter(MeshState):
         body = (tlv(TLV_ROUTE_OP, bytes((OP_ERROR,)) + w.dst) + tlv(TLV_ACKED, w.pid)
                 + tlv(TLV_PATH, w.nxt))
         self._send(w.src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
+
+
+def _ack_as(n: "MeshNode", pid: bytes, msg_id: int) -> None:
+    """A re-originated copy's end-to-end ack reports the message's first id,
+    the one ``send_message`` returned (the first copy's entry stays: its ack
+    may still come)."""
+    ent = n.pending_acks.get(pid)
+    if ent is not None:
+        n.pending_acks[pid] = (ent[0], ent[1], msg_id)
 
 
 ROUTERS["bitmesh"] = MeshRouter

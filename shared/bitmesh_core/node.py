@@ -212,7 +212,8 @@ class MeshNode:
             if p.flags & F_ACK_REQ:
                 self._send_ack(p, pidb, now)
         if t == T_BROADCAST or t == T_UNICAST:
-            self._deliver(p.src, p.dst, p.payload(), p.app, p.hops, p.seq, t)
+            self._deliver(p.src, p.dst, p.payload(), p.app, p.hops,
+                          p.msg_id() if for_me else p.seq, t)
         elif t == T_ACK:
             self._on_ack(p, now)
         elif t == T_FRAGMENT:

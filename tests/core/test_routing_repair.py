@@ -68,7 +68,11 @@ def test_relay_reports_a_next_hop_that_left() -> None:
     m.kill(2)
     m.run(4500)  # relay 1's peer timeout (3 s) and its sweep
     assert m.kinds(1, "peer_lost")
-    m.nodes[0].send_message(m.id(3), b"after", m.now)
+    mid = m.nodes[0].send_message(m.id(3), b"after", m.now, ack=True)
     m.run(3000)
     assert router_stats(m, 1)["route_errors"] >= 1
     assert m.delivered(3, b"after") == 1
+    # The re-sent copy is a new frame, but the application sees one message:
+    # delivered and acked under the id send_message returned.
+    assert [e.msg_id for e in m.kinds(3, "delivered")] == [mid]
+    assert [e.msg_id for e in m.kinds(0, "acked")] == [mid]
