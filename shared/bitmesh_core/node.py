@@ -208,7 +208,11 @@ class MeshNode:
             return
         if for_me and t != T_ACK:
             if self.router.delivered_unicast(p, pidb, link, now) is False:
-                return  # the router saw this message before (end-to-end dedup)
+                # The router saw this message before (end-to-end dedup). Ack the
+                # copy anyway: the first one's ack may be what got lost.
+                if p.flags & F_ACK_REQ:
+                    self._send_ack(p, pidb, now)
+                return
             if p.flags & F_ACK_REQ:
                 self._send_ack(p, pidb, now)
         if t == T_BROADCAST or t == T_UNICAST:
@@ -294,6 +298,10 @@ class MeshNode:
             return
         ent = self.pending_acks.pop(acked, None)
         if ent is not None:
+            # One Acked per message: forget its other copies' entries (a
+            # message re-sent by the router has one per copy, same dst and id).
+            for k in [k for k in self.pending_acks if self.pending_acks[k][1:] == ent[1:]]:
+                del self.pending_acks[k]
             rtt = diff(now, ent[0])
             s = self.peers.slot(p.src)
             if s >= 0:

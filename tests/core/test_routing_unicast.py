@@ -97,6 +97,27 @@ def test_route_goes_stale_and_is_rediscovered() -> None:
     assert router_stats(m, 0)["sent_routed"] == 2 and m.delivered(3, b"d") == 1
 
 
+def test_a_resent_message_whose_first_ack_was_lost_is_acked_once() -> None:
+    # The first copy reaches 2, but 2's route reply and ack die on the way
+    # back; the origin repeats the message. 2 drops the second copy (same
+    # message id) yet acks it, so the origin learns of the delivery once.
+    m = Mesh(3, line(3), config=FAST)
+    m.run(3000)
+    # One way, past 2's retries but within its peer timeout (3 s) and before
+    # the origin's blind repeat (40 hop_ack_ms): 2's answers are all lost.
+    m.blocked.add((2, 1))
+    mid = m.nodes[0].send_message(m.id(2), b"once", m.now, ack=True)
+    m.run(2200)
+    assert m.delivered(2, b"once") == 1 and not m.kinds(0, "acked")
+    m.unblock_all()
+    m.run(4000)
+    assert m.delivered(2, b"once") == 1
+    assert router_stats(m, 0)["blind"] == 1  # the repeat
+    assert m.nodes[2].stats()["drops"].get("dup_msg", 0) >= 1  # type: ignore[attr-defined]
+    assert [e.msg_id for e in m.kinds(0, "acked")] == [mid]
+    assert m.nodes[0].stats()["tables"]["pending_acks"] == 0  # type: ignore[index]
+
+
 def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
     m = Mesh(3, line(3), config=FAST)
     m.run(3000)
