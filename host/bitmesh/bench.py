@@ -72,8 +72,9 @@ def bench_heap() -> dict[str, float]:
     """One node with 128 peers, 1024 dedup entries and every table full
     (tests/mpy/budget.py): does it run under -X heapsize=64wK (the target)
     and 110wK (a plain ESP32's heap) with its code loaded into RAM, and under
-    64wK and 96wK with its code in flash (ROMFS)? Where it runs, the live heap
-    and the code's share of it."""
+    64wK and 96wK with its code in flash (ROMFS)? And with the flood router
+    instead of bitmesh, under 64wK both ways? Where it runs, the live heap and
+    the code's share of it."""
     compiled = ROOT / "build/mpy-unix"
     subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
                    check=True, timeout=300)
@@ -83,6 +84,13 @@ def bench_heap() -> dict[str, float]:
         for wk in (64, 110)]
     runs += [(f"heap{wk}_romfs", [sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), str(wk)], None)
              for wk in (64, 96)]
+    # The same node with the flood router (the forwarding issue 2 specified):
+    # every table but the bitmesh router's.
+    flood = dict(env, BITMESH_BUDGET_ROUTER="flood")
+    runs += [("heap64_flood", [micropython(), "-X", "heapsize=64wK", str(ROOT / "tests/mpy/budget.py")],
+              flood),
+             ("heap64_flood_romfs", [sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), "64"],
+              flood)]
     out: dict[str, float] = {}
     for tag, cmd, run_env in runs:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=run_env, cwd=ROOT)

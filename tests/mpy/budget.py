@@ -6,6 +6,10 @@ image (BITMESH_CORE_ROMFS: tests/mpy/budget_romfs.py $(MPY_BUDGET_ROMFS_WK),
 that many wK plus the image). The issue-2 target is 64wK; with every table
 full the node does not meet it (docs/ARCHITECTURE.md, "Memory budget", has
 the figures and the heaps the Makefile runs at, and why).
+BITMESH_BUDGET_ROUTER=flood runs the node with the flood router instead of
+the default bitmesh: the stages lost, replies, forwards and routes and the
+router's tables drop out (the issue-2 node: it fits 64wK with its code in
+flash).
 
 Builds a node sized for 128 peers and 1024 dedup entries (every other table
 at its default size) and fills every bounded table to its capacity through
@@ -74,17 +78,21 @@ else:
 gc.collect()
 base = gc.mem_alloc()
 
-from bitmesh_core import mesh  # noqa: E402,F401  (the default router, loaded on first use)
 from bitmesh_core import packet as P  # noqa: E402
 from bitmesh_core.auth import FrameAuth  # noqa: E402
 from bitmesh_core.config import NodeConfig  # noqa: E402
 from bitmesh_core.identity import Identity  # noqa: E402
-from bitmesh_core.meshstate import MAX_LISTED as LISTED  # noqa: E402  (loaded with mesh)
-from bitmesh_core.meshstate import OP_REPLY  # noqa: E402
 from bitmesh_core.node import MeshNode  # noqa: E402
 from bitmesh_core.rng import SeededRng  # noqa: E402
 from bitmesh_core.transmit import FRAG_CHUNK as CHUNK  # noqa: E402  (loaded with node)
 from bitmesh_core.transmit import MAX_PAYLOAD  # noqa: E402
+
+ROUTER = os.getenv("BITMESH_BUDGET_ROUTER") or "bitmesh"
+BITMESH = ROUTER == "bitmesh"
+if BITMESH:  # the default router, loaded on first use: count its code too
+    from bitmesh_core import mesh  # noqa: F401
+    from bitmesh_core.meshstate import MAX_LISTED as LISTED
+    from bitmesh_core.meshstate import OP_REPLY
 
 gc.collect()
 code = gc.mem_alloc() - base
@@ -151,37 +159,25 @@ def pump(node: MeshNode, now: int, timers: bool) -> None:
         pass
 
 
-def fill(node: MeshNode) -> int:
-    """Drive the node through every stage; returns the time reached."""
-    r = node.router
-    c = node.config
-    me = node.identity.short
-    now = 0
-    # lost: 32 neighbours come up, then go silent and time out (PeerLost).
-    for j in range(32):
-        node.receive(0, heartbeat(nid(0xA1, j), 1), -60, now, bytes((2, 0, 0, 0, 1, j)))
-        now += 50  # within the shared rate limit for not-yet-known neighbours
-        pump(node, now, True)
-    while len(r.part) < 32 and now < 60000:
-        now += 100
-        pump(node, now, True)
-    stage("lost")
-    # peers: 128 neighbours by heartbeat; then each lists this node and the 39
-    # neighbours after it, so its coverage mask holds 39 of our peer slots.
+def fill_peers_and_broadcasts(node: MeshNode, now: int) -> int:
+    """Stages peers and broadcasts. peers: 128 neighbours by heartbeat; for the
+    bitmesh router each then lists this node and the 39 neighbours after it,
+    so its coverage mask holds 39 of our peer slots."""
     for i in range(PEERS):
         node.receive(0, heartbeat(nid(0xA0, i), 1), -60, now, addr(i))
-        now += 50
+        now += 50  # within the shared rate limit for not-yet-known neighbours
         pump(node, now, True)
-    ls = bytearray(4 * LISTED)  # the script's own buffers stay small: the heap is the node's
-    ls[0:4] = me
-    for i in range(PEERS):
-        for k in range(1, LISTED):
-            ls[4 * k] = 0xA0
-            ls[4 * k + 1] = (i + k) % PEERS
-        node.receive(0, heartbeat(nid(0xA0, i), 2, bytes(ls), LISTED), -60, now, addr(i))
-        now += 5
-        pump(node, now, True)
-    ls = None
+    if BITMESH:
+        ls = bytearray(4 * LISTED)  # the script's own buffers stay small: the heap is the node's
+        ls[0:4] = node.identity.short
+        for i in range(PEERS):
+            for k in range(1, LISTED):
+                ls[4 * k] = 0xA0
+                ls[4 * k + 1] = (i + k) % PEERS
+            node.receive(0, heartbeat(nid(0xA0, i), 2, bytes(ls), LISTED), -60, now, addr(i))
+            now += 5
+            pump(node, now, True)
+        ls = None
     stage("peers")
     # broadcasts: 1100 from 128 origins two hops away fill the dedup ring and
     # the replay table; this node relays them (origin buckets).
@@ -191,6 +187,69 @@ def fill(node: MeshNode) -> int:
         now += 5
         pump(node, now, True)
     stage("broadcasts")
+    return now
+
+
+def fill_reassembly(node: MeshNode, now: int) -> int:
+    """Stage reassembly: from each of max_reassembly origins, all fragments but
+    the last (the shortest) of a message of max_message bytes, chunked as
+    node.py does."""
+    for k in range(node.config.max_reassembly):
+        for i in range(FRAGS - 1):
+            body = (P.tlv(P.TLV_FRAG, bytes((0, k + 1, i, FRAGS, P.T_BROADCAST)))
+                    + P.tlv(P.TLV_PAYLOAD, bytes((0x41 + i,)) * CHUNK))
+            f = P.build(P.T_FRAGMENT, nid(0xF0, k), 1 + i, 16, body)
+            node.receive(0, signed(f, 15), -60, now, addr((16 * k + i) % PEERS))
+            now += 2
+            pump(node, now, False)
+    stage("reassembly")
+    return now
+
+
+def fill_events(node: MeshNode, now: int) -> int:
+    """Stage events: events_max broadcasts delivered while the application
+    reads none; this node relays them (the bitmesh router: pending relays)."""
+    for k in range(node.config.events_max):
+        f = P.build(P.T_BROADCAST, nid(0xB8, k), 1, 16, P.tlv(P.TLV_PAYLOAD, PAYLOAD))
+        node.receive(0, signed(f, 15), -60, now, addr((k * 7) % PEERS))
+        now += 1
+        node.frames_to_send()
+    stage("events")
+    return now
+
+
+def fill_flood(node: MeshNode, now: int) -> int:
+    """The issue-2 node (BITMESH_BUDGET_ROUTER=flood): peers, broadcasts,
+    reassembly, events (the application reads none), then sends with an ack to
+    fill the transmit queue and the pending acks."""
+    now = fill_peers_and_broadcasts(node, now)
+    now = fill_reassembly(node, now)
+    now = fill_events(node, now)
+    c = node.config
+    for k in range(max(c.tx_queue_max, c.acks_max)):
+        node.send_message(nid(0xC0, k), PAYLOAD, now, ack=True)
+    stage("sends")
+    return now
+
+
+def fill(node: MeshNode) -> int:
+    """Drive the node through every stage; returns the time reached."""
+    r = node.router
+    c = node.config
+    me = node.identity.short
+    now = 0
+    if not BITMESH:
+        return fill_flood(node, now)
+    # lost: 32 neighbours come up, then go silent and time out (PeerLost).
+    for j in range(32):
+        node.receive(0, heartbeat(nid(0xA1, j), 1), -60, now, bytes((2, 0, 0, 0, 1, j)))
+        now += 50  # within the shared rate limit for not-yet-known neighbours
+        pump(node, now, True)
+    while len(r.part) < 32 and now < 60000:
+        now += 100
+        pump(node, now, True)
+    stage("lost")
+    now = fill_peers_and_broadcasts(node, now)
     # From here on no timers: hop and flood waits would run out and retry.
     # replies: 32 flooded unicasts for this node, each through one relay: each is
     # delivered once (msg dedup) and answered with a route reply (replied).
@@ -232,26 +291,8 @@ def fill(node: MeshNode) -> int:
             now += 2
             pump(node, now, False)
     stage("routes")
-    # reassembly: from each of max_reassembly origins, all fragments but the
-    # last (the shortest) of a message of max_message bytes, chunked as
-    # node.py does.
-    for k in range(node.config.max_reassembly):
-        for i in range(FRAGS - 1):
-            body = (P.tlv(P.TLV_FRAG, bytes((0, k + 1, i, FRAGS, P.T_BROADCAST)))
-                    + P.tlv(P.TLV_PAYLOAD, bytes((0x41 + i,)) * CHUNK))
-            f = P.build(P.T_FRAGMENT, nid(0xF0, k), 1 + i, 16, body)
-            node.receive(0, signed(f, 15), -60, now, addr((16 * k + i) % PEERS))
-            now += 2
-            pump(node, now, False)
-    stage("reassembly")
-    # events: events_max broadcasts delivered while the application reads none;
-    # this node relays them (pending relays).
-    for k in range(c.events_max):
-        f = P.build(P.T_BROADCAST, nid(0xB8, k), 1, 16, P.tlv(P.TLV_PAYLOAD, PAYLOAD))
-        node.receive(0, signed(f, 15), -60, now, addr((k * 7) % PEERS))
-        now += 1
-        node.frames_to_send()
-    stage("events")
+    now = fill_reassembly(node, now)
+    now = fill_events(node, now)
     # sends: in one loop turn, before the shell drains the queue, the
     # application sends messages with an ack: hold_max to neighbours lost in
     # the lost stage (held, flooded once) and enough source-routed ones to the
@@ -271,21 +312,29 @@ def filled(node: MeshNode, t: "dict[str, int]") -> "dict[str, list[int]]":
     router's tables not in stats are read from the router itself."""
     c = node.config
     r = node.router
-    paths = len(r.routes.paths) - r.routes.paths.count(None)
     frag_bytes = min([p.size for p in node.reasm.partials.values()] or [0])
-    return {
+    out = {
         "peers": [t["peers"], PEERS], "dedup": [t["dedup"], c.dedup_capacity],
         "replay": [t["replay"], c.replay_senders], "txq": [t["txq"], c.tx_queue_max],
         "events": [t["events"], c.events_max], "pending_acks": [t["pending_acks"], c.acks_max],
         "reassembly": [t["reassembly"], c.max_reassembly],
         "reassembly_min_bytes": [frag_bytes, CHUNK * (FRAGS - 1)],
+    }
+    if not BITMESH:
+        return out
+    paths = len(r.routes.paths) - r.routes.paths.count(None)
+    out.update({
         "routes": [len(r.routes), c.max_routes], "route_paths": [paths, c.max_routes * c.route_paths],
         "lost": [len(r.part), c.max_routes], "hold": [len(r.holdq), c.hold_max],
         "hop_waits": [len(r.waits), c.hop_pending], "flood_waits": [len(r.fwaits), c.pending_relays],
         "pending_relays": [len(r.cov.pending), c.pending_relays], "msg_dedup": [r.msgs.n, c.msg_dedup],
         "origins": [len(r.origins.ids), c.origin_slots], "replied": [len(r.replied), c.max_routes],
         "src_relayed": [len(r.fwd), 16], "gone": [len(r.gone), 8],
-    }
+    })
+    return out
+
+
+NODE_TABLES = ("events", "txq", "pending_acks", "reassembly", "dedup", "replay", "peers")
 
 
 def release(node: MeshNode) -> "list[list[object]]":
@@ -300,6 +349,8 @@ def release(node: MeshNode) -> "list[list[object]]":
              "routes", "lost", "msg_dedup", "origins", "replied_fwd_gone", "coverage_shorts",
              "dedup", "replay", "peers")
     for name in steps:
+        if not BITMESH and name not in NODE_TABLES:
+            continue
         before = live()
         if name == "events":
             node.events.clear()
@@ -348,7 +399,7 @@ def release(node: MeshNode) -> "list[list[object]]":
 def main() -> int:
     gc.threshold(GC_RUN_THRESHOLD)
     stages.append(["code", code, code])
-    cfg = NodeConfig(max_peers=PEERS, dedup_capacity=1024, replay_senders=128)
+    cfg = NodeConfig(max_peers=PEERS, dedup_capacity=1024, replay_senders=128, router=ROUTER)
     node = MeshNode(cfg, Identity.from_secret(bytes(32)), KEY, SeededRng(1), 0)
     stage("node")
     try:
