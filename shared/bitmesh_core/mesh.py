@@ -205,9 +205,8 @@ class MeshRouter(MeshState):
             hops = len(path) >> 2
             ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
-                                   flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"")
-            if msg_id >= 0:
-                _ack_as(n, pid, msg_id)
+                                   flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"",
+                                   msg_id=msg_id)
             nxt = path[:4] or dst[:4]
             if self._hears_us(nxt) > 0:
                 self._wait(pid, n.last_frame, prio, nxt, dst, n.node_id, path, now, ptype)
@@ -221,9 +220,8 @@ class MeshRouter(MeshState):
             return seq
         if blind:
             b += tlv(TLV_BLIND, b"")
-        seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"")
-        if msg_id >= 0:
-            _ack_as(n, pid, msg_id)
+        seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"",
+                               msg_id=msg_id)
         self.st["sent_flooded"] += 1
         if not blind:
             self._flood_wait(pid, n.last_frame, prio, 0, now, True)
@@ -378,15 +376,6 @@ class MeshRouter(MeshState):
         body = (tlv(TLV_ROUTE_OP, bytes((OP_ERROR,)) + w.dst) + tlv(TLV_ACKED, w.pid)
                 + tlv(TLV_PATH, w.nxt))
         self._send(w.src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
-
-
-def _ack_as(n: "MeshNode", pid: bytes, msg_id: int) -> None:
-    """A re-originated copy's end-to-end ack reports the message's first id,
-    the one ``send_message`` returned (the first copy's entry stays: its ack
-    may still come)."""
-    ent = n.pending_acks.get(pid)
-    if ent is not None:
-        n.pending_acks[pid] = (ent[0], ent[1], msg_id)
 
 
 ROUTERS["bitmesh"] = MeshRouter

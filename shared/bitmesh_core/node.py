@@ -207,14 +207,12 @@ class MeshNode:
         if p.dst is not None and not for_me:
             return
         if for_me and t != T_ACK:
-            if self.router.delivered_unicast(p, pidb, link, now) is False:
-                # The router saw this message before (end-to-end dedup). Ack the
-                # copy anyway: the first one's ack may be what got lost.
-                if p.flags & F_ACK_REQ:
-                    self._send_ack(p, pidb, now)
-                return
+            # False: the router saw this message before (end-to-end dedup).
+            fresh = self.router.delivered_unicast(p, pidb, link, now) is not False
             if p.flags & F_ACK_REQ:
-                self._send_ack(p, pidb, now)
+                self._send_ack(p, pidb, now)  # a duplicate too: the first ack may be lost
+            if not fresh:
+                return
         if t == T_BROADCAST or t == T_UNICAST:
             self._deliver(p.src, p.dst, p.payload(), p.app, p.hops,
                           p.msg_id() if for_me else p.seq, t)
@@ -300,8 +298,9 @@ class MeshNode:
         if ent is not None:
             # One Acked per message: forget its other copies' entries (a
             # message re-sent by the router has one per copy, same dst and id).
-            for k in [k for k in self.pending_acks if self.pending_acks[k][1:] == ent[1:]]:
-                del self.pending_acks[k]
+            acks = self.pending_acks
+            for k in [k for k in acks if acks[k][2] == ent[2] and acks[k][1] == ent[1]]:
+                del acks[k]
             rtt = diff(now, ent[0])
             s = self.peers.slot(p.src)
             if s >= 0:

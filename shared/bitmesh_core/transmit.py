@@ -70,9 +70,10 @@ def _push(node: "MeshNode", e: TxEntry) -> None:
 
 def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes | None" = None,
               flags: int = 0, prio: int = P_DATA, to: int = -1, ttl: int = 0,
-              route: "bytes | None" = None) -> "tuple[int, bytes]":
+              route: "bytes | None" = None, msg_id: int = -1) -> "tuple[int, bytes]":
     """Build, sign, record and queue a frame from this node.
-    Returns (seq, packet identity)."""
+    Returns (seq, packet identity). ``msg_id``: the message this frame is a
+    copy of (a router's re-send), which its ``Acked`` reports; default: seq."""
     seq = node.next_seq()
     if prio == P_GAME:
         flags |= F_URGENT
@@ -89,7 +90,7 @@ def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes |
     if flags & F_ACK_REQ and dst is not None:
         if len(node.pending_acks) >= node.config.acks_max:
             node.pending_acks.pop(next(iter(node.pending_acks)))
-        node.pending_acks[pidb] = (wrap(now), dst, seq)
+        node.pending_acks[pidb] = (wrap(now), dst, seq if msg_id < 0 else msg_id)
     node.last_frame = f
     node.emit(f, prio, to)
     return seq, pidb

@@ -68,6 +68,7 @@ def test_relay_reports_a_next_hop_that_left() -> None:
     m.kill(2)
     m.run(4500)  # relay 1's peer timeout (3 s) and its sweep
     assert m.kinds(1, "peer_lost")
+    m.events = [[] for _ in range(7)]
     mid = m.nodes[0].send_message(m.id(3), b"after", m.now, ack=True)
     m.run(3000)
     assert router_stats(m, 1)["route_errors"] >= 1
