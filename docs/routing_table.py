@@ -30,7 +30,7 @@ ROWS = [
     ("... of which the route held: count, tx/hop", lambda r: "%s, %s" % (
         r["unicast"].get("intact_route_sent", "-"),
         num(r["unicast"].get("intact_route_tx_per_hop"), "%.2f"))),
-    ("floor: best-path two-way ETX per hop (reference)", lambda r: num(
+    ("floor: best acked path, tx per hop (reference)", lambda r: num(
         r.get("reference", {}).get("etx_tx_per_hop"), "%.2f")),
     ("latency p50 / p95 ms", lambda r: "%s / %s" % (
         num(r["unicast"].get("latency_ms_p50"), "%.0f"), num(r["unicast"].get("latency_ms_p95"), "%.0f"))),

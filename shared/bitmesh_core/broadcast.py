@@ -36,6 +36,7 @@ FAIRLY_CONNECTED = 5  # ... and on a link under FAIR_LOSS
 LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
 FAIR_LOSS = 12
 LOSSY = 20  # a link losing more heartbeats than this always wants two copies
+CROWDED_COPIES = 3  # copies heard from peers that cancel a relay when every slot is in use
 
 
 def popcount(x: int) -> int:
@@ -58,13 +59,15 @@ class Pending:
 
 
 class Coverage:
-    __slots__ = ("nb", "sym", "deg", "well", "pending", "cap", "cover", "suppressed", "relayed")
+    __slots__ = ("nb", "sym", "deg", "well", "crowded", "pending", "cap", "cover", "suppressed",
+                 "relayed")
 
     def __init__(self, peer_slots: int, pending_max: int, cover: int) -> None:
         self.nb = [0] * peer_slots  # type: list[int]
         self.sym = bytearray(b"\x02" * peer_slots)
         self.deg = bytearray(peer_slots)  # neighbour count each peer reports
         self.well = 0  # mask of peers with WELL_CONNECTED neighbours or more
+        self.crowded = False  # every peer slot in use: more neighbours than we track
         self.pending = []  # type: list[Pending]
         self.cap = pending_max
         self.cover = cover
@@ -92,19 +95,24 @@ class Coverage:
         """Mask of peer slots (``used[s]`` set) that can hear this node. Also
         computes ``well``: the neighbours for which one covering copy is enough
         (many neighbours of their own, or a link to us that loses almost no
-        heartbeats). Allocates nothing but the masks: it runs per relay."""
+        heartbeats), and ``crowded``: every peer slot is in use. Allocates
+        nothing but the masks: it runs per relay."""
         m = 0
         w = 0
         sym = self.sym
         deg = self.deg
+        free = False
         for s in range(len(used)):
-            if used[s] and sym[s]:
+            if not used[s]:
+                free = True
+            elif sym[s]:
                 m |= 1 << s
                 ls = loss[s]
                 if ls < LOSSLESS or (ls < LOSSY and deg[s] >= WELL_CONNECTED) or (
                         ls < FAIR_LOSS and deg[s] >= FAIRLY_CONNECTED):
                     w |= 1 << s
         self.well = w
+        self.crowded = not free
         return m
 
     def expected(self, targets: int, has: int) -> int:
@@ -142,7 +150,11 @@ class Coverage:
         # Two-fold coverage, except that one copy suffices for a neighbour
         # with many neighbours of its own: it will hear more copies from them.
         got = e.has | (e.twice | (e.once & self.well) if self.cover >= 2 else e.once)
-        return targets & ~got == 0
+        if targets & ~got == 0:
+            return True
+        # Crowded: the neighbours we cannot track make our targets look
+        # uncovered, so fall back to counting copies (counter-based flooding).
+        return self.crowded and popcount(e.has) >= CROWDED_COPIES
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,
               now: int) -> int:

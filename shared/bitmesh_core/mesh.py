@@ -199,7 +199,12 @@ class MeshRouter(MeshState):
         if msg_id >= 0:
             b = body + tlv(TLV_MSGID, bytes(((msg_id >> 24) & 0xFF, (msg_id >> 16) & 0xFF,
                                               (msg_id >> 8) & 0xFF, msg_id & 0xFF)))
-        path = None if blind else self.routes.best(dst, now, self._rep_penalty)
+        path = None if blind else self.routes.best(dst, now, self._first_hop_penalty)
+        if path is not None and self._hears_us(path[:4] or dst[:4]) < 0:
+            # Its first hop said it no longer hears us: no passive ack and no
+            # route error could come back, so flood (its reply brings a route).
+            self.st["one_way_first_hop"] += 1
+            path = None
         # header 17 + dst 8 + tag 8 + source route and its eventual record
         if path is not None and 33 + len(b) + 4 + 2 * len(path) <= 250:
             hops = len(path) >> 2

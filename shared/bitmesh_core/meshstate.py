@@ -38,6 +38,7 @@ REPLY_GAP_MS = 1000
 SRC_RELAYED = 16  # source-routed frames remembered: we link-ack a copy we relayed
 SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
 LOSS_PER_RETRY = 3  # heartbeat-loss percent that earns a source-routed hop one more try
+ONE_WAY_PENALTY = 1 << 16  # below any path whose first hop hears us
 
 if TYPE_CHECKING:
     from typing import Any
@@ -78,9 +79,11 @@ class MeshState(Router):
         self.fwd = IdRing(SRC_RELAYED, 8)  # pids we relayed on a source route
         self.gone = []  # type: list[bytes]  # short ids of neighbours lost lately (8)
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
-                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0, "resent": 0, "blind": 0, "blind_relays": 0,
-                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0, "forged_origin": 0, "link_acks": 0,
-                   "max_routes": 0, "flood_repairs": 0}  # type: dict[str, int]
+                   "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0,
+                   "resent": 0, "blind": 0, "one_way_first_hop": 0, "blind_relays": 0,
+                   "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0,
+                   "forged_origin": 0, "link_acks": 0, "max_routes": 0,
+                   "flood_repairs": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
 
     def _slot_of_short(self, short: bytes) -> int:
@@ -96,10 +99,15 @@ class MeshState(Router):
         for s in by_id.values():
             sh[by_id.key_at(s)[:4]] = s
 
-    def _rep_penalty(self, short: bytes) -> int:
+    def _first_hop_penalty(self, short: bytes) -> int:
+        """What a path's first hop costs its score: low reputation, and far
+        more a neighbour that said it no longer hears us (`_send` will not
+        use such a path: nothing could tell the origin it failed)."""
         s = self._slot_of_short(short)
         if s < 0:
             return 0
+        if self.cov.sym[s] == SYM_NO:
+            return ONE_WAY_PENALTY
         r = self.node.peers.rep[s]
         return 0 if r >= 40 else (40 - r) * 2
 
@@ -265,8 +273,10 @@ class MeshState(Router):
         anyone = False
         if popcount(tg) > SPARSE:
             # Dense: redundant copies cover a loss, except to a neighbour
-            # no other neighbour of ours reaches (a bridge out of here).
-            bridges = tg & ~self.cov.reached_by_others(tg)
+            # no other neighbour of ours reaches (a bridge out of here). A
+            # full peer table means more neighbours than we track: their
+            # echoes would look like silence, and they are redundancy enough.
+            bridges = 0 if self.cov.crowded else tg & ~self.cov.reached_by_others(tg)
             exp = self.cov.expected(bridges, has) if bridges else 0
             if not exp and origin:
                 # An origin's first copy is the only one: if every neighbour

@@ -168,3 +168,24 @@ def test_a_link_ack_speaks_only_for_the_neighbour_that_sent_it() -> None:
     m.run(1500)
     assert m.delivered(3, b"once") == 1
     assert router_stats(m, 2)["hop_retries"] >= 2
+
+
+def test_a_first_hop_that_stops_hearing_us_is_not_used() -> None:
+    # Two two-hop paths, 0-1-2 and 0-3-2. Then the first hop in use stops
+    # hearing 0 while 0 still hears it: once its heartbeats leave 0 out, a
+    # frame sent that way could be neither acked nor reported, so 0 must
+    # take the other path (or flood), not send and forget.
+    m = Mesh(4, [(0, 1), (1, 2), (0, 3), (3, 2)], config=FAST)
+    m.run(4000)
+    for k in range(3):
+        m.nodes[0].send_message(m.id(2), b"a%d" % k, m.now)
+        m.run(300)
+    hop = 1 if router_stats(m, 1)["src_relays"] >= router_stats(m, 3)["src_relays"] else 3
+    m.blocked.add((0, hop))  # one direction only
+    m.run(5000)  # the hop times 0 out; its next heartbeat no longer lists 0
+    for k in range(6):
+        m.nodes[0].send_message(m.id(2), b"b%d" % k, m.now)
+        m.run(300)
+    m.run(1000)
+    for k in range(6):
+        assert m.delivered(2, b"b%d" % k) == 1, k

@@ -133,3 +133,18 @@ def test_kill_and_revive() -> None:
     assert m3.delivered == {1, 2}
     assert res["broadcast"]["reachable_pairs"] == 4
     assert res["broadcast"]["delivery_ratio"] == 1.0
+
+
+def test_known_route_floor_counts_passive_relay_acks_and_the_last_hop_ack() -> None:
+    """reference.etx_from: a relay hop costs 1/(pf*pr), the last hop (1+pf)/(pf*pr)
+    because the destination answers every copy with an ack frame."""
+    from bitmesh.sim.reference import etx_from
+
+    nbrs = [[(1, 0, 0)], [(0, 0, 0), (2, 0, 0)], [(1, 0, 0)]]  # the line n0 - n1 - n2
+    loss = {(0, 1): 0.1, (1, 0): 0.1, (1, 2): 0.1, (2, 1): 0.5}
+    got = etx_from(nbrs, loss, [True] * 3, 0)
+    assert set(got) == {1, 2}
+    assert got[1] == pytest.approx(1.9 / 0.81)  # one hop at 10% loss: 2.35, above 2x
+    assert got[2] == pytest.approx(1 / 0.81 + 1.9 / 0.45)
+    assert 2 not in etx_from(nbrs, loss, [True, True, False], 0)
+    assert etx_from(nbrs, loss, [True, False, True], 0) == {}

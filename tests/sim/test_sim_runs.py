@@ -61,6 +61,21 @@ def test_nodes_count_airtime_at_the_scenario_bitrate() -> None:
     assert {c.bitrate_bps for c in own.configs} == {2_000_000}
 
 
+def test_more_neighbours_than_peer_slots_does_not_storm() -> None:
+    # 40 nodes that all hear each other, 8 peer slots each: most neighbours
+    # are strangers whose copies go unheard (a shared rate limit). A relay
+    # must not take that silence for a missed bridge and repeat its copy.
+    sc = scenario(radio={"range_m": 500, "loss": 0.1}, duration_s=60,
+                  topology={"kind": "random_geometric", "count": 40,
+                            "width_m": 200, "height_m": 200},
+                  node_defaults={"max_peers": 8},
+                  traffic=[{"kind": "broadcast", "count": 10, "size": 40, "start_s": 20,
+                            "interval_s": 3, "from": "random"}])
+    res = run_scenario(sc, "bitmesh")
+    assert res["broadcast"]["delivery_ratio"] == 1.0
+    assert res["broadcast"]["tx_per_message"] <= 0.5 * 40
+
+
 def test_delivery_counts_only_reachable_pairs() -> None:
     # two islands: {n0, n1} and {n2, n3}
     sc = scenario(radio={"range_m": 60},

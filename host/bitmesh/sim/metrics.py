@@ -66,7 +66,7 @@ class Msg:
         self.path: frozenset[int] = frozenset()
         self.routed = False  # unicast: its origin's first frame was source-routed
         self.rerouted = False  # routed, and later flooded: its route broke on the way
-        self.etx = 0.0  # unicast: two-way ETX of the best path at send time (reference)
+        self.etx = 0.0  # unicast: expected tx of the best acked path at send time (reference)
 
 
 def _pct(vals: list[float], q: float) -> float | None:

@@ -21,7 +21,7 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("known-route tx/hop", "unicast", "known_route_tx_per_hop", ".2f"),
     ("  of which route held", "unicast", "intact_route_sent", "d"),
     ("  route held: tx/hop", "unicast", "intact_route_tx_per_hop", ".2f"),
-    ("  floor: best-path ETX/hop", "reference", "etx_tx_per_hop", ".2f"),
+    ("  floor: best acked path tx/hop", "reference", "etx_tx_per_hop", ".2f"),
     ("latency p50 ms", "unicast", "latency_ms_p50", ".1f"),
     ("latency p95 ms", "unicast", "latency_ms_p95", ".1f"),
     ("control tx", "control", "tx", "d"),

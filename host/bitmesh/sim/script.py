@@ -5,7 +5,7 @@
 engine's event heap, traffic first, in the scenario's order, so a run repeats
 exactly. When a message is sent it also records what the metrics compare it
 with: which live nodes could be reached, the shortest path in hops, the greedy
-connected dominating set (broadcasts) and the best-path ETX floor (unicasts),
+connected dominating set (broadcasts) and the best acked path's ETX floor (unicasts),
 all from reference.py on the links as they are at that moment.
 """
 
