@@ -200,9 +200,13 @@ class MeshRouter(MeshState):
             b = body + tlv(TLV_MSGID, bytes(((msg_id >> 24) & 0xFF, (msg_id >> 16) & 0xFF,
                                               (msg_id >> 8) & 0xFF, msg_id & 0xFF)))
         path = None if blind else self.routes.best(dst, now, self._first_hop_penalty)
-        if path is not None and self._hears_us(path[:4] or dst[:4]) < 0:
+        if (path is not None and ptype != T_ACK and ptype != T_ROUTE
+                and self._hears_us(path[:4] or dst[:4]) < 0):
             # Its first hop said it no longer hears us: no passive ack and no
             # route error could come back, so flood (its reply brings a route).
+            # Acks and route control are left to their own retries: a
+            # neighbour lists us only after hearing our heartbeat, and
+            # flooding every one of them meanwhile costs more than it saves.
             self.st["one_way_first_hop"] += 1
             path = None
         # header 17 + dst 8 + tag 8 + source route and its eventual record
