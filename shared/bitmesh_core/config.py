@@ -20,7 +20,7 @@ _TABLE = """
 ttl                           24         1         32  # first copies detour round lossy links: 24 keeps a 16-hop mesh whole
 heartbeat_ms                5000       200     600000
 peer_timeout_ms            15000       600    3600000
-max_peers                     64         2        255  # a dense mesh hears 40-60 neighbours: fewer slots lose their echoes
+max_peers                     32         2        255  # more neighbours than this: broadcast.py counts copies (crowded)
 dedup_capacity               512        16       8192
 dedup_age_ms              120000      1000    3600000
 replay_senders                64         4       1024
