@@ -10,8 +10,8 @@ MPY := $(BIN)/micropython
 # table full (tests/mpy/budget.py) the node does NOT meet it: live it holds
 # 199 KB with its code loaded as .mpy into RAM (97wK) and 161 KB with the code
 # in flash, a ROMFS image (78wK). Collecting after every 8 KB allocated, as
-# firmware/shell.py does, the runs pass from 111wK (RAM) and 93wK (ROMFS)
-# (docs/ARCHITECTURE.md, "Memory budget"). The checks run 17-19wK above
+# firmware/shell.py does, the runs pass from 110wK (RAM) and 92wK (ROMFS)
+# (docs/ARCHITECTURE.md, "Memory budget"). The checks run 18-20wK above
 # that: MPY_BUDGET_HEAP with
 # the code in RAM, MPY_BUDGET_ROMFS_WK (plus the image) for
 # tests/mpy/budget_romfs.py.

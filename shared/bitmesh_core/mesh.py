@@ -197,18 +197,21 @@ class MeshRouter(MeshState):
         flags &= ~F_SRC_ROUTE
         b = body
         if msg_id >= 0:
-            b = body + tlv(TLV_MSGID, bytes(((msg_id >> 24) & 0xFF, (msg_id >> 16) & 0xFF,
-                                              (msg_id >> 8) & 0xFF, msg_id & 0xFF)))
+            b = body + tlv(TLV_MSGID, msg_id.to_bytes(4, "big"))
         path = None if blind else self.routes.best(dst, now, self._first_hop_penalty)
-        if (path is not None and ptype != T_ACK and ptype != T_ROUTE
-                and self._hears_us(path[:4] or dst[:4]) < 0):
-            # Its first hop said it no longer hears us: no passive ack and no
-            # route error could come back, so flood (its reply brings a route).
-            # Acks and route control are left to their own retries: a
-            # neighbour lists us only after hearing our heartbeat, and
-            # flooding every one of them meanwhile costs more than it saves.
-            self.st["one_way_first_hop"] += 1
-            path = None
+        nxt = b""
+        hears = 0
+        if path is not None:
+            nxt = path[:4] or dst[:4]
+            hears = self._hears_us(nxt)
+            if hears < 0 and ptype != T_ACK and ptype != T_ROUTE:
+                # Its first hop said it no longer hears us: no passive ack and
+                # no route error could come back, so flood (its reply brings a
+                # route). Acks and route control keep their own retries: a
+                # neighbour lists us only after hearing our heartbeat, and
+                # flooding every one of them meanwhile costs more than it saves.
+                self.st["one_way_first_hop"] += 1
+                path = None
         # header 17 + dst 8 + tag 8 + source route and its eventual record
         if path is not None and 33 + len(b) + 4 + 2 * len(path) <= 250:
             hops = len(path) >> 2
@@ -216,8 +219,7 @@ class MeshRouter(MeshState):
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
                                    flags=flags | F_SRC_ROUTE, prio=prio, ttl=ttl, route=b"",
                                    msg_id=msg_id)
-            nxt = path[:4] or dst[:4]
-            if self._hears_us(nxt) > 0:
+            if hears > 0:
                 self._wait(pid, n.last_frame, prio, nxt, dst, n.node_id, path, now, ptype)
             self.st["sent_routed"] += 1
             mid = seq if msg_id < 0 else msg_id

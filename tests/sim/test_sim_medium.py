@@ -8,6 +8,7 @@ import pytest
 
 from bitmesh.sim.engine import Engine
 from bitmesh.sim.medium import Medium
+from bitmesh.sim.reference import etx_from
 from bitmesh.sim.scenario import parse_scenario
 
 pytestmark = pytest.mark.sim
@@ -138,8 +139,6 @@ def test_kill_and_revive() -> None:
 def test_known_route_floor_counts_passive_relay_acks_and_the_last_hop_ack() -> None:
     """reference.etx_from: a relay hop costs 1/(pf*pr), the last hop (1+pf)/(pf*pr)
     because the destination answers every copy with an ack frame."""
-    from bitmesh.sim.reference import etx_from
-
     nbrs = [[(1, 0, 0)], [(0, 0, 0), (2, 0, 0)], [(1, 0, 0)]]  # the line n0 - n1 - n2
     loss = {(0, 1): 0.1, (1, 0): 0.1, (1, 2): 0.1, (2, 1): 0.5}
     got = etx_from(nbrs, loss, [True] * 3, 0)

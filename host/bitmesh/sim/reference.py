@@ -94,6 +94,8 @@ def etx_from(nbrs: list[list[tuple[int, int, int]]], loss: dict[tuple[int, int],
                 continue
             arrives = 1.0 - loss[(u, j)]
             ok = arrives * (1.0 - loss.get((j, u), 1.0))
-            if ok > 0.0 and c + (1.0 + arrives) / ok < out.get(j, float("inf")):
-                out[j] = c + (1.0 + arrives) / ok
+            if ok > 0.0:
+                nc = c + (1.0 + arrives) / ok
+                if nc < out.get(j, float("inf")):
+                    out[j] = nc
     return out
