@@ -14,7 +14,8 @@ the unprovisioned safe mode: the host link answers status/ping/provision, one
 clear error line is logged, and the loop never exits or crash-loops.
 
 Services above routing (the craps bot of the config's ``bot`` section) live
-in firmware/services.py; host-link requests in firmware/hostops.py.
+in firmware/services.py; host-link requests in firmware/hostops.py; radio
+bring-up in firmware/radios.py.
 """
 
 import binascii
@@ -26,6 +27,7 @@ import time
 
 import fwconfig
 import hostops
+import radios
 from hostlink import HostLink
 from services import Services
 from status_led import StatusLed
@@ -159,7 +161,7 @@ class Shell:
         ident = Identity.from_secret(binascii.unhexlify(str(cfg["node_secret"])))
         net = cfg["network"]
         key = binascii.unhexlify(str(net["key"]))  # type: ignore[index]
-        self._start_radios(cfg, ident.node_id, int(net.get("channel", 1)))  # type: ignore[attr-defined]
+        radios.start(self, cfg, ident.node_id, int(net.get("channel", 1)))  # type: ignore[attr-defined]
         ifaces = tuple(sorted(self.by_iface)) or (0,)
         seed = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
         self.node = MeshNode(nc, ident, key, SeededRng(seed), ticks(),
@@ -167,52 +169,6 @@ class Shell:
         self.started_t = ticks()
         self.link.log("info", "node_started", node_id=ident.node_id.hex(), name=nc.name,
                       role=nc.role, radios=self.radio_state, boot_count=self.boot_count)
-
-    def _start_radios(self, cfg: "dict[str, object]", node_id: bytes, channel: int) -> None:
-        want = cfg.get("radios") or {"espnow": True, "ble": False}
-        vb = cfg.get("vboard") or {}
-        medium = vb.get("medium") if isinstance(vb, dict) else None
-        if medium is None and sys.platform != "esp32":
-            medium = os.getenv("BITMESH_MEDIUM")
-        if want.get("espnow", True):  # type: ignore[attr-defined]
-            if medium:
-                from udp_radio import UDPRadio
-
-                label = os.getenv("BITMESH_VBOARD_LABEL") or str(cfg.get("name"))
-                r = UDPRadio(str(medium), b"\x02" + node_id[:5], label)  # type: object
-            else:
-                from espnow_radio import ESPNowRadio
-
-                r = ESPNowRadio(channel)
-            self._try_start("espnow", r)
-        if want.get("ble", False):  # type: ignore[attr-defined]
-            try:
-                from ble_radio import BLERadio
-
-                ble = BLERadio(str(cfg.get("name")), central=self.radio_state["espnow"] != "up")
-                if self._try_start("ble", ble):
-                    self.ble = ble
-                    self.link.mirror = ble.send_host
-            except ImportError as e:
-                self.radio_state["ble"] = "failed"
-                self.link.log("error", "radio_failed", radio="ble", error=repr(e))
-        if not self.radios:
-            self.link.log("error", "no_radio", detail="no radio is up; only the host link works")
-
-    def _try_start(self, name: str, r: object) -> bool:
-        try:
-            gc.collect()
-            r.start()  # type: ignore[attr-defined]
-        except Exception as e:  # noqa: BLE001 - e.g. OSError or MemoryError on a C3
-            self.radio_state[name] = "failed"
-            other = "ble" if name == "espnow" else "espnow"
-            self.link.log("error", "radio_failed", radio=name, error=repr(e),
-                          running_on=other if self.radio_state[other] == "up" else "none")
-            return False
-        self.radio_state[name] = "up"
-        self.radios.append(r)
-        self.by_iface[r.iface] = r  # type: ignore[attr-defined]
-        return True
 
     # ------------------------------------------------------------ accessors
     def _state(self) -> str:

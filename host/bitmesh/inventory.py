@@ -8,7 +8,8 @@ docs/HOST.md, section "network": ``{"bitmesh_inventory": 1, "networks":
 Contracts:
 
 * The file holds secrets: it is only ever written whole, through a temporary
-  file in the same folder (fsync, ``os.replace``), created with mode 0600.
+  file in the same folder (fsync, ``os.replace``), created with mode 0600
+  (bitmesh.privatefile).
 * A file that is not valid JSON or breaks the schema is never overwritten:
   loading it raises UsageError (exit 2) naming the file and the first fault.
 * Unknown keys in networks and nodes are kept and written back, so a newer
@@ -32,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from bitmesh.errors import UsageError
+from bitmesh.privatefile import ensure_dir, write_private
 
 INVENTORY_ENV = "BITMESH_INVENTORY"
 FORMAT_VERSION = 1
-EXPORT_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}\Z")
 ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}\Z")
 _HEX16 = re.compile(r"^[0-9a-f]{16}\Z")
@@ -178,7 +179,7 @@ class Inventory:
         this is load and save without a lock).
         """
         where = Path(path) if path is not None else default_path()
-        _ensure_dir(where.parent)
+        ensure_dir(where.parent)
         lock_fd = os.open(f"{where}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -286,73 +287,6 @@ def network_to_json(network: Network) -> dict[str, Any]:
         for name, node in sorted(network.nodes.items())
     }
     return {**network.extra, **body}
-
-
-def export_network(network: Network) -> dict[str, Any]:
-    """A self-contained document holding everything, secrets included."""
-    return {"bitmesh_network": EXPORT_VERSION, "name": network.name, **network_to_json(network)}
-
-
-def import_network(doc: Any, name: str | None = None) -> Network:
-    """Validate an export document; ``name`` overrides the name it carries.
-
-    Raises SchemaError naming the faulty field.
-    """
-    if not isinstance(doc, dict):
-        raise SchemaError("the document must be a JSON object")
-    version = doc.get("bitmesh_network")
-    if version != EXPORT_VERSION:
-        raise SchemaError(
-            f"not a bitmesh network export (bitmesh_network is {version!r}, "
-            f"expected {EXPORT_VERSION})"
-        )
-    body = {k: v for k, v in doc.items() if k not in ("bitmesh_network", "name")}
-    final = name if name is not None else doc.get("name")
-    if not isinstance(final, str) or not NAME_RE.match(final):
-        raise SchemaError(f"name {final!r} is not a valid network name")
-    return parse_network(final, body, final)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically; the file has mode 0600."""
-    _ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), 0o600)  # the umask may have removed bits we need
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
-    _fsync_dir(path.parent)
-
-
-def _ensure_dir(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise UsageError(f"cannot create folder {folder}: {exc.strerror}") from exc
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename durable; not possible (nor needed) on every platform.
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _parse_inventory(raw: Any) -> dict[str, Network]:

@@ -25,7 +25,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from bitmesh import flashing
+from bitmesh import firmware_image, flashing
 from bitmesh.boards import FirmwareImage, list_boards, load_board
 from bitmesh.commands import flash as flash_cmd
 from bitmesh.errors import BitmeshError, UsageError
@@ -328,10 +328,10 @@ def image_for(url: str, sha256: str | None) -> FirmwareImage:
 def test_download_checks_sha_and_caches(tmp_path: Path, server: tuple[str, dict[str, int]]) -> None:
     base, hits = server
     good = hashlib.sha256(IMAGE).hexdigest()
-    path = flashing.fetch_image(image_for(f"{base}/fw.bin", good), tmp_path, progress=False)
+    path = firmware_image.fetch_image(image_for(f"{base}/fw.bin", good), tmp_path, progress=False)
     assert path == tmp_path / "fw.bin" and path.read_bytes() == IMAGE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fw.bin"]  # no partial left
-    flashing.fetch_image(image_for(f"{base}/fw.bin", good), tmp_path, progress=False)
+    firmware_image.fetch_image(image_for(f"{base}/fw.bin", good), tmp_path, progress=False)
     assert hits["count"] == 1  # the cached copy was reused
 
 
@@ -340,14 +340,14 @@ def test_download_sha_mismatch_deletes_file(
 ) -> None:
     base, _ = server
     with pytest.raises(BitmeshError, match="SHA-256 mismatch .* the download was deleted"):
-        flashing.fetch_image(image_for(f"{base}/fw.bin", "0" * 64), tmp_path, progress=False)
+        firmware_image.fetch_image(image_for(f"{base}/fw.bin", "0" * 64), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_download_http_error(tmp_path: Path, server: tuple[str, dict[str, int]]) -> None:
     base, _ = server
     with pytest.raises(BitmeshError, match="HTTP 404"):
-        flashing.fetch_image(image_for(f"{base}/gone.bin", None), tmp_path, progress=False)
+        firmware_image.fetch_image(image_for(f"{base}/gone.bin", None), tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -356,7 +356,7 @@ def test_no_network_is_one_line(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     with pytest.raises(BitmeshError) as info:
-        flashing.fetch_image(
+        firmware_image.fetch_image(
             image_for(f"http://127.0.0.1:{closed}/fw.bin", None), tmp_path, progress=False
         )
     assert "no network? pass --firmware FILE" in str(info.value)
@@ -365,7 +365,7 @@ def test_no_network_is_one_line(tmp_path: Path) -> None:
         raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
 
     with pytest.raises(BitmeshError, match="Temporary failure in name resolution"):
-        flashing.fetch_image(
+        firmware_image.fetch_image(
             image_for("https://example.invalid/fw.bin", None),
             tmp_path,
             opener=offline,

@@ -20,10 +20,9 @@ from bitmesh.errors import BitmeshError, UsageError
 from bitmesh.inventory import (
     Inventory,
     SchemaError,
-    export_network,
-    import_network,
     network_to_json,
 )
+from bitmesh.network_export import export_network, import_network
 
 KEY = "11" * 32
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from bitmesh import flashing
+from bitmesh import firmware_image, flashing
 from bitmesh.boards import load_board
 
 RUNNER_KEY = "esptool_runner"
@@ -65,10 +65,11 @@ def flash_cmd(
     board = load_board(board_name)
     download: str | None = None
     if firmware is not None:
-        flashing.check_image(firmware)
+        firmware_image.check_image(firmware)
         image_path = firmware
     else:
-        image_path = flashing.cached_image_path(board.image, flashing.default_cache_dir())
+        cache_dir = firmware_image.default_cache_dir()
+        image_path = firmware_image.cached_image_path(board.image, cache_dir)
         if not image_path.is_file():
             download = board.image.url
     steps = flashing.plan_flash(board, port, image_path, baud)
@@ -101,7 +102,9 @@ def flash_cmd(
     # The port is checked first: a typo should not cost a download.
     flashing.check_port(port)
     if firmware is None:
-        image_path = flashing.fetch_image(board.image, image_path.parent, progress=not as_json)
+        image_path = firmware_image.fetch_image(
+            board.image, image_path.parent, progress=not as_json
+        )
 
     obj = ctx.find_object(dict)
     runner = obj.get(RUNNER_KEY) if obj else None

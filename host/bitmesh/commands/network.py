@@ -20,12 +20,11 @@ from bitmesh.inventory import (
     Network,
     SchemaError,
     check_name,
-    export_network,
     fingerprint,
-    import_network,
     network_to_json,
-    write_private,
 )
+from bitmesh.network_export import export_network, import_network
+from bitmesh.privatefile import write_private
 
 F = TypeVar("F", bound=Callable[..., Any])
 

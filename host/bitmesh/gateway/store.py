@@ -17,7 +17,7 @@ from pathlib import Path
 from platformdirs import user_config_dir
 
 from bitmesh.errors import UsageError
-from bitmesh.inventory import write_private
+from bitmesh.privatefile import write_private
 from bitmesh_core.identity import Identity
 
 
