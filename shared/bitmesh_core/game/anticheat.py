@@ -6,7 +6,7 @@ the signed reveal; double commit: two signed commits; replay: a newer-signed
 message for an older round; forge: a message in another player's name signed by
 the sender), or the local observation where none can exist (withheld reveal:
 the round, the deadline and the commitment it never opened; flooding: the count).
-The accused seat forfeits (session.py) and its reputation drops, in the
+The accused seat forfeits (:func:`accuse`) and its reputation drops, in the
 core-wide :class:`Reputation` map (game admission and routers read it as
 ``node.reputation``) and, when it is a direct neighbour, in the peer table.
 
@@ -16,7 +16,10 @@ by someone who holds no key of either, so it is dropped and counted only.
 """
 
 from ..clock import diff
-from ..compat import const
+from ..compat import TYPE_CHECKING, const
+
+if TYPE_CHECKING:
+    from .session import Session
 
 REP_START = const(50)
 # Reputation penalty per kind of cheat (the peer table takes the same delta).
@@ -110,3 +113,39 @@ class SeatGuard:
             return True
         self.tokens -= 1
         return False
+
+
+def accuse(s: "Session", player: bytes, kind: str, evidence: "list[bytes]", now: int,
+           rnd: int = -1) -> None:
+    """Record evidence, penalise, and forfeit the seat in round ``rnd`` (the
+    round the cheat was made in; default this one). A cheat seen ahead of
+    our round forfeits in the next round we settle, as it does for the
+    players who are already there."""
+    if player in s.accused or player == s.me:
+        return
+    a = Accusation(player, kind, s.rnd, evidence)
+    s.accused[player] = a
+    s.svc.penalize(player, kind)  # type: ignore[attr-defined]
+    s.svc.event("cheat", s, a.to_dict())  # type: ignore[attr-defined]
+    seat = s.seat(player)
+    if seat < 0:
+        return
+    if rnd > s.rnd:
+        if seat not in s.pending:
+            s.pending.append(seat)
+            s.pend_at[seat] = rnd
+        return
+    if s.state in ("commit", "reveal", "vote") and s.snap.active[seat]:
+        if seat not in s.cheats:
+            s.cheats.append(seat)
+        if s.state == "vote" and s.my_state and s.alt is None:
+            # We voted before we saw the cheat: keep that outcome, in case
+            # the others settled it (Session._progress).
+            s.alt = (s.game, s.dice, s.my_state, [seat])
+        elif s.alt is not None:
+            s.alt[3].append(seat)
+        s.fire("cheat")
+        s._settle(now)
+        s._progress(now)
+    elif s.state not in ("done", "closed") and seat not in s.pending:
+        s.pending.append(seat)

@@ -23,20 +23,23 @@ and accused of withholding only when its reveal is missing
 ``game_reveal_ms`` after this player entered the reveal phase, long enough for
 many retries across a lossy mesh. A round with a cheater settles as a forfeit
 (no roll; the cheater loses bankroll and seat).
+
+Receiving a move and the deadlines are in moves.py, accusing in anticheat.py,
+and the simulator's cheaters in cheater.py.
 """
 
-from ..clock import add, diff
+from ..clock import add
 from ..compat import TYPE_CHECKING
 from . import wire
-from .anticheat import Accusation
+from .anticheat import accuse
 from .auth import key_fp, verify
 from .consensus import VoteBox
 from .craps import BET_NONE, Craps
 from .dice import commitment, new_nonce, roll
-from .moves import dispatch_move, handle_move
+from .moves import dispatch_move, handle_move, on_timer
 
 if TYPE_CHECKING:
-    from .anticheat import SeatGuard  # noqa: F401  (type comments)
+    from .anticheat import Accusation, SeatGuard  # noqa: F401  (type comments)
 
 TRANSITIONS = {
     ("idle", "open"): "lobby",
@@ -114,7 +117,7 @@ class Session:
         self.no_quorum_flagged = False
         self.gap = 0
         self.bet = (BET_NONE, 0)  # the bet this player places next come-out
-        self.cheat = ""  # simulator/test cheater behaviour (see cheat_* below)
+        self.cheat = ""  # simulator/test cheater behaviour (cheater.py)
         self.cheat_round = 2
         self.old_commit = b""
         self.start_msg = b""
@@ -238,8 +241,10 @@ class Session:
     def _commit(self, kind: int, amt: int, now: int) -> None:
         c = commitment(self.table, self.rnd, self.me, self.nonce)
         data = c + bytes((kind, amt >> 8, amt & 0xFF)) + self.keys[self.me]
-        raw = self._sign_send(wire.K_COMMIT, data, now)
-        self._cheat_commit(raw, data, now)
+        self._sign_send(wire.K_COMMIT, data, now)
+        if self.cheat:  # honest boards never load the simulator's cheats
+            from .cheater import cheat_commit
+            cheat_commit(self, data, now)
 
     def place_bet(self, kind: int, amt: int, now: int) -> bool:
         """Commit this round with the bet a ``bet_wanted`` event asked for;
@@ -301,14 +306,15 @@ class Session:
     def _reveal(self, now: int) -> None:
         """Sign and send our nonce, once per round (every commitment is in)."""
         me = self.seat(self.me)
-        withhold = self.cheat == "withhold_reveal" and self.rnd >= self.cheat_round
-        if me < 0 or not self.game.active[me] or withhold or self.commits[me] is None \
+        if me < 0 or not self.game.active[me] or self.commits[me] is None \
                 or self.reveals[me] is not None:
             return
-        nonce = self.nonce
-        if self.cheat == "bad_reveal" and self.rnd >= self.cheat_round:
-            nonce = bytes((nonce[0] ^ 1,)) + nonce[1:]
-        self._sign_send(wire.K_REVEAL, nonce, now)
+        nonce = self.nonce  # type: bytes | None
+        if self.cheat:
+            from .cheater import reveal_nonce
+            nonce = reveal_nonce(self)  # None: this cheater withholds it
+        if nonce is not None:
+            self._sign_send(wire.K_REVEAL, nonce, now)
 
     def _settle(self, now: int) -> None:
         """Compute this round's outcome from the snapshot and vote on it."""
@@ -365,102 +371,13 @@ class Session:
 
     # ------------------------------------------------------------ timers
     def on_timer(self, now: int) -> None:
-        if self.state in ("idle", "closed"):
-            return
-        if self.bet_due is not None and diff(now, self.bet_due) >= 0:
-            self.place_bet(BET_NONE, 0, now)  # nobody chose in time: no bet
-        rt = self.svc.retry_ms  # type: ignore[attr-defined]
-        if diff(now, self.resend_t) >= 0:
-            # Back off while nothing changes (floods are costly), up to 4x.
-            self.gap = min(4 * rt, max(rt, self.gap * 2))
-            self.resend_t = add(now, self.gap)
-            for ptype, body in self.my_msgs:
-                self.svc.send(ptype, body, now)  # type: ignore[attr-defined]
-            if self.state == "lobby" and self.host == self.me and len(self.joined) >= 2 \
-                    and diff(now, self.phase_t) >= self.svc.lobby_ms:  # type: ignore[attr-defined]
-                self.start(now)
-        el = diff(now, self.phase_t)
-        if self.state == "commit" and el >= self.svc.commit_ms:  # type: ignore[attr-defined]
-            for i in range(len(self.roster)):
-                if self.game.active[i] and self.commits[i] is None and not self.absent[i]:
-                    self.absent[i] = 1
-                    self.svc.event("absent", self, {"round": self.rnd,  # type: ignore[attr-defined]
-                                                    "player": self.roster[i].hex()})
-            self._progress(now)
-        elif self.state == "reveal" and el >= self.svc.reveal_ms and self._forfeit_due():  # type: ignore[attr-defined]
-            # We knew of a cheat before this round, so it settles as a forfeit
-            # and needs no reveals; the others may have settled it before they
-            # had every commitment and so never revealed.
-            self.fire("cheat")
-            self._settle(now)
-            self._progress(now)
-        elif self.state == "reveal" and el >= self.svc.reveal_ms:  # type: ignore[attr-defined]
-            rnd = self.rnd
-            for i in range(len(self.roster)):
-                if self.rnd != rnd:
-                    # An accusation settled the round and the next one began:
-                    # its empty reveals are not withheld.
-                    break
-                c = self.commits[i]
-                # A seat that already voted saw a cheat we have not seen yet:
-                # it is ahead of us, not withholding.
-                if self.game.active[i] and self.reveals[i] is None and c is not None \
-                        and i not in self.votes.votes:
-                    self.accuse(self.roster[i], "withhold_reveal", [c.raw + c.sig], now)
-        elif self.state == "vote" and el >= self.svc.vote_ms and not self.no_quorum_flagged:  # type: ignore[attr-defined]
-            self.no_quorum_flagged = True
-            self.svc.event("no_quorum", self, {"round": self.rnd})  # type: ignore[attr-defined]
+        on_timer(self, now)
 
     # ------------------------------------------------------------ cheats
     def accuse(self, player: bytes, kind: str, evidence: "list[bytes]", now: int,
                rnd: int = -1) -> None:
-        """Record evidence, penalise, and forfeit the seat in round ``rnd`` (the
-        round the cheat was made in; default this one). A cheat seen ahead of
-        our round forfeits in the next round we settle, as it does for the
-        players who are already there."""
-        if player in self.accused or player == self.me:
-            return
-        a = Accusation(player, kind, self.rnd, evidence)
-        self.accused[player] = a
-        self.svc.penalize(player, kind)  # type: ignore[attr-defined]
-        self.svc.event("cheat", self, a.to_dict())  # type: ignore[attr-defined]
-        s = self.seat(player)
-        if s < 0:
-            return
-        if rnd > self.rnd:
-            if s not in self.pending:
-                self.pending.append(s)
-                self.pend_at[s] = rnd
-            return
-        if self.state in ("commit", "reveal", "vote") and self.snap.active[s]:
-            if s not in self.cheats:
-                self.cheats.append(s)
-            if self.state == "vote" and self.my_state and self.alt is None:
-                self.alt = (self.game, self.dice, self.my_state, [s])
-            elif self.alt is not None:
-                self.alt[3].append(s)
-            self.fire("cheat")
-            self._settle(now)
-            self._progress(now)
-        elif self.state not in ("done", "closed") and s not in self.pending:
-            self.pending.append(s)
-
-    def _cheat_commit(self, raw: bytes, data: bytes, now: int) -> None:
-        """Simulator/test cheaters (never used by honest shells)."""
-        if not self.cheat or self.rnd < self.cheat_round:
-            if self.rnd == self.cheat_round - 2 or not self.old_commit:
-                self.old_commit = data
-            return
-        if self.cheat == "double_commit":
-            other = commitment(self.table, self.rnd, self.me, bytes(16))
-            self._sign_send(wire.K_COMMIT, other + data[32:], now)
-        elif self.cheat == "replay" and self.rnd >= 3:
-            self._sign_send(wire.K_COMMIT, self.old_commit, now, rnd=self.rnd - 2)
-        elif self.cheat == "forge":
-            for p in self.roster:
-                if p != self.me:
-                    self._sign_send(wire.K_COMMIT, data, now, player=p)
-                    break
+        """Record evidence, penalise, and forfeit the seat (anticheat.accuse)."""
+        accuse(self, player, kind, evidence, now, rnd)
 
     # ----------------------------------------------------------- receive
     def handle(self, m: wire.Move, src: bytes, now: int) -> None:
