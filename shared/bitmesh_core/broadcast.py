@@ -59,8 +59,8 @@ class Pending:
 
 
 class Coverage:
-    __slots__ = ("nb", "sym", "deg", "well", "crowded", "pending", "cap", "cover", "suppressed",
-                 "relayed")
+    __slots__ = ("nb", "sym", "deg", "well", "crowded", "oneway", "pending", "cap", "cover",
+                 "suppressed", "relayed")
 
     def __init__(self, peer_slots: int, pending_max: int, cover: int) -> None:
         self.nb = [0] * peer_slots  # type: list[int]
@@ -68,6 +68,7 @@ class Coverage:
         self.deg = bytearray(peer_slots)  # neighbour count each peer reports
         self.well = 0  # mask of peers with WELL_CONNECTED neighbours or more
         self.crowded = False  # every peer slot in use: more neighbours than we track
+        self.oneway = False  # a neighbour we hear cannot hear us: links here are one-way
         self.pending = []  # type: list[Pending]
         self.cap = pending_max
         self.cover = cover
@@ -95,17 +96,23 @@ class Coverage:
         """Mask of peer slots (``used[s]`` set) that can hear this node. Also
         computes ``well``: the neighbours for which one covering copy is enough
         (many neighbours of their own, or a link to us that loses almost no
-        heartbeats), and ``crowded``: every peer slot is in use. Allocates
-        nothing but the masks: it runs per relay."""
+        heartbeats), ``crowded``: every peer slot is in use, and ``oneway``:
+        some neighbour we hear cannot hear us. Allocates nothing but the
+        masks: it runs per relay."""
         m = 0
         w = 0
         sym = self.sym
         deg = self.deg
         free = False
+        one = False
         for s in range(len(used)):
             if not used[s]:
                 free = True
-            elif sym[s]:
+            elif not sym[s]:
+                # A neighbour with every slot in use (as many as ours) may
+                # just have no room for us; any other hears us not at all.
+                one = one or deg[s] < len(used)
+            else:
                 m |= 1 << s
                 ls = loss[s]
                 if ls < LOSSLESS or (ls < LOSSY and deg[s] >= WELL_CONNECTED) or (
@@ -113,6 +120,7 @@ class Coverage:
                     w |= 1 << s
         self.well = w
         self.crowded = not free
+        self.oneway = one
         return m
 
     def expected(self, targets: int, has: int) -> int:
@@ -150,11 +158,13 @@ class Coverage:
         # Two-fold coverage, except that one copy suffices for a neighbour
         # with many neighbours of its own: it will hear more copies from them.
         got = e.has | (e.twice | (e.once & self.well) if self.cover >= 2 else e.once)
-        if targets & ~got == 0:
+        if targets & ~got == 0 and not self.oneway:
             return True
-        # Crowded: the neighbours we cannot track make our targets look
-        # uncovered, so fall back to counting copies (counter-based flooding).
-        return self.crowded and popcount(e.has) >= CROWDED_COPIES
+        # Where links are one-way, nodes may hear us that we never hear, so
+        # covering our targets is not enough; where every slot is in use, the
+        # neighbours we cannot track make our targets look uncovered. Both
+        # fall back to counting copies (counter-based flooding).
+        return (self.crowded or self.oneway) and popcount(e.has) >= CROWDED_COPIES
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,
               now: int) -> int:

@@ -48,7 +48,6 @@ class MeshRouter(MeshState):
 
     def relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
               prio: int, now: int) -> None:
-        n = self.node
         if p.ptype == T_ACK and (self.waits or self.fwaits):
             a = p.tlv(TLV_ACKED)
             if a is not None:
@@ -57,22 +56,28 @@ class MeshRouter(MeshState):
                 self._hop_acked(a, now, p.src)
                 if link >= 0:
                     self._flood_heard(a, link)
-        self._dead_end_ack(p, pid, link, now)
+        if not self._relay(p, frame, pid, link, prio, now):
+            self._dead_end_ack(p, pid, link, now)
+
+    def _relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
+               prio: int, now: int) -> bool:
+        """Relay decisions. True: a copy left at once (a dead end's: it acks)."""
+        n = self.node
         flood = p.dst is None and p.ttl0 > 1 and p.ptype != T_ACK and self.recent.cap
         if flood:
             self.recent.add(pid, now)  # listed in our heartbeats: nobody resends it to us
         if p.ttl <= 1:
             if p.ttl0 > 1:
                 n.drop("ttl")
-            return
+            return False
         if n.config.role == "leaf":
-            return
+            return False
         if not self.origins.allow(p.src, now):
             self.st["origin_limited"] += 1
             n.drop("origin_rate")
             if link >= 0 and n.peers.id_starts(link, p.src):
                 n.peers.adjust_rep(link, -2)
-            return
+            return False
         if link >= 0 and p.ttl == p.ttl0 and not n.peers.id_starts(link, p.src):
             # No hop yet, so the neighbour we heard it from must be its origin.
             # A flooder holding the key forges a new origin per frame, which no
@@ -81,15 +86,15 @@ class MeshRouter(MeshState):
             self.st["forged_origin"] += 1
             n.drop("forged_origin")
             n.peers.adjust_rep(link, -5)
-            return
+            return False
         rr = p.route()
         if rr and _has_short(rr, n.identity.short):
             n.drop("loop")
-            return
+            return False
         if p.dst is not None:
             if p.flags & F_SRC_ROUTE:
                 self._forward_source(p, frame, pid, prio, rr, now)
-                return
+                return False
             if p.flags & F_ROUTE_REC and (len(self.routes) < n.config.max_routes
                                           or p.src in self.routes.by_id):
                 # Relays learn too, but never churn a full table for it.
@@ -99,19 +104,24 @@ class MeshRouter(MeshState):
                 if out is not None:
                     self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
-                return
+                return False
         if flood:
             self.recent.keep(pid, frame, p.ttl - 1)  # we relay it: we may resend it too
         tg = self._targets()
         d = self.cov.first(pid, link, tg, n.config.bcast_window_ms,
                            int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
         if d < 0:
-            return
+            # A dead end relays in place of its link ack (one frame either
+            # way): nodes that hear us on a one-way link get the flood too.
+            if not self.dead_end or p.dst is not None or link < 0:
+                return False
+            d = 0
         out = n.relay_copy(p, frame)
         if out is None:
-            return
+            return False
         n.emit(out, prio, due=add(now, d) if d else None, key=pid)
         self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d), False, tg)
+        return d == 0
 
     def _forward_source(self, p: Packet, frame: "bytes | bytearray", pid: bytes, prio: int,
                         rr: bytes, now: int) -> None:
@@ -316,8 +326,7 @@ class MeshRouter(MeshState):
             self.routes.success(h.dst, h.path, now)
 
     def on_timer(self, now: int) -> None:
-        n = self.node
-        c = n.config
+        n, c = self.node, self.node.config
         if self.waits:
             for w in list(self.waits):
                 if diff(now, w.due) < 0:
@@ -334,9 +343,8 @@ class MeshRouter(MeshState):
             for fw in list(self.fwaits):
                 if diff(now, fw.due) < 0:
                     continue
-                # One retry more than a source-routed hop: in a sparse place a
-                # flood copy has no other way in, and every hop of a long line
-                # must get it (16 hops at 10% loss: 0.1^3 per hop lost 1.6%).
+                # One retry more than a source-routed hop: in a sparse place a flood
+                # copy has no other way in (16 hops at 10% loss, 0.1^3: lost 1.6%).
                 if fw.tries < c.hop_retries + 1:
                     fw.tries += 1
                     fw.due = add(now, 3 * c.hop_ack_ms)

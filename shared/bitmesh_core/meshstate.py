@@ -321,10 +321,11 @@ class MeshState(Router):
                 return
 
     def _dead_end_ack(self, p: Packet, pid: bytes, link: int, now: int) -> None:
-        """A dead end never relays, so its one neighbour would never hear a
-        passive ack: it says explicitly that a flood frame arrived."""
+        """A dead end that does not relay a flood frame (a repeat, or one out
+        of hops) says explicitly that it arrived: its one neighbour hears no
+        passive ack. Not to a neighbour that cannot hear us."""
         if (self.dead_end and p.dst is None and link >= 0 and p.ptype != T_ACK
-                and p.src != self.node.node_id):
+                and p.src != self.node.node_id and self.cov.sym[link] != SYM_NO):
             self._link_ack(pid, now)
 
     def _link_ack(self, pid: bytes, now: int) -> None:

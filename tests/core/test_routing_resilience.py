@@ -222,9 +222,11 @@ def test_airtime_budget_holds_bulk_but_not_control() -> None:
     assert node.stats()["tables"]["txq"] == 0  # type: ignore[index]
 
 
-def test_dead_end_acks_floods_so_the_last_hop_is_retried() -> None:
-    # On a line the end node never relays, so the node before it hears no
-    # passive ack: the end node acks explicitly and the relay retries without it.
+def test_dead_end_answers_floods_so_the_last_hop_is_retried() -> None:
+    # On a line the end node has no neighbour left to cover, so the node
+    # before it would hear no passive ack: the end node relays each new flood
+    # frame anyway (its copy is the ack, and reaches anyone who hears it on a
+    # one-way link), link-acks the repeats, and the relay retries without it.
     m = Mesh(4, line(4, 0.3), config=FAST, seed=3)
     m.run(6000)
     for k in range(20):
@@ -232,9 +234,34 @@ def test_dead_end_acks_floods_so_the_last_hop_is_retried() -> None:
         m.run(300)
     m.run(1000)
     got = sum(m.delivered(3, b"e%d" % k) for k in range(20))
-    assert router_stats(m, 3)["link_acks"] >= 10
+    assert m.nodes[3].stats()["relayed"] >= 10
     assert router_stats(m, 2)["flood_retries"] >= 1
     assert got >= 18, got
+
+
+def test_a_dead_end_relays_floods_to_one_way_listeners() -> None:
+    # 0 - 1 - 2 -> 3 - 4: node 3 hears 2 and 2 never hears 3, so 2 is a dead
+    # end as far as it can know. Its relay, sent in place of the link ack,
+    # still reaches 3.
+    links = line(3) + [(2, 3, 0.0, True), (3, 4)]
+    m = Mesh(5, links, config=FAST)
+    m.run(6000)
+    m.nodes[0].send_message(None, b"across", m.now)
+    m.run(1500)
+    assert [m.delivered(i, b"across") for i in range(1, 5)] == [1, 1, 1, 1]
+
+
+def test_a_node_with_one_way_links_counts_copies_instead_of_coverage() -> None:
+    # Triangle 0 1 2; 3 hears 2 (2 -> 3), and 2 hears 4 (4 -> 2) that does not
+    # hear it back. Node 0's copy covers both of 2's neighbours, but a node
+    # hearing a one-way link may have listeners it cannot know: it relays
+    # unless it has heard three copies.
+    links = [(0, 1), (0, 2), (1, 2), (2, 3, 0.0, True), (4, 2, 0.0, True)]
+    m = Mesh(5, links, config=FAST)
+    m.run(6000)
+    m.nodes[0].send_message(None, b"across", m.now)
+    m.run(1500)
+    assert [m.delivered(i, b"across") for i in range(1, 5)] == [1, 1, 1, 0]
 
 
 def test_frames_with_a_forged_origin_are_not_relayed() -> None:

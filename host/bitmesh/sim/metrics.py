@@ -132,7 +132,8 @@ class Collector:
                 m = msg_of_payload(p.payload())
                 if m >= len(self.msgs):
                     m = CONTROL
-                elif p.dst is not None:
+                else:
+                    # Broadcasts too: a dead end acks the flood frame it got.
                     self.pid2msg[packet_id(p)] = m
         self.key2msg[key] = m
         return m
