@@ -57,7 +57,8 @@ def check_cheat(kind: str, seed: int = 1) -> None:
         assert len(finals(m, i)) == 3
         assert svcs[i].reputation.get(m.id(2)) < 50
         s = svcs[i].tables[TABLE]
-        assert s.game.active[2] == 0 and s.game.bank[2] == 0
+        seat = s.seat(m.id(2))  # seats follow the order the joins arrived in
+        assert s.game.active[seat] == 0 and s.game.bank[seat] == 0
         ev = m.service_events(i, "cheat")[0].data
         assert len(ev["evidence"]) >= 1
 

@@ -20,6 +20,7 @@ from ..compat import TYPE_CHECKING, const
 
 if TYPE_CHECKING:
     from .session import Session
+    from .wire import Move
 
 REP_START = const(50)
 # Reputation penalty per kind of cheat (the peer table takes the same delta).
@@ -79,26 +80,40 @@ class Accusation:
 class SeatGuard:
     """Per-seat bookkeeping for replay and flooding checks."""
 
-    __slots__ = ("hi_mseq", "hi_round", "hi_move", "tokens", "tok_t")
+    __slots__ = ("top", "top_last", "below", "tokens", "tok_t")
 
     def __init__(self, burst: int, now: int) -> None:
-        self.hi_mseq = -1
-        self.hi_round = -1
-        self.hi_move = None  # type: object
+        self.top = None  # type: Move | None  # first-signed move of the latest round
+        self.top_last = None  # type: Move | None  # last-signed move of that round
+        self.below = None  # type: Move | None  # last-signed move of any earlier round
         self.tokens = burst
         self.tok_t = now
 
-    def replay(self, mseq: int, rnd: int, move: object) -> "object":
-        """Track the newest signed message. Returns the earlier message proving
-        a replay when this one is newer-signed but for an older round; an
-        honest player signs its moves in round order and resends old ones
-        byte for byte (same mseq)."""
-        if mseq > self.hi_mseq:
-            if rnd < self.hi_round:
-                return self.hi_move
-            self.hi_mseq = mseq
-            self.hi_round = rnd
-            self.hi_move = move
+    def replay(self, m: "Move") -> "Move | None":
+        """A known move that proves ``m`` a replay, or None. An honest player
+        signs its moves in round order and resends old ones byte for byte
+        (same mseq), so no move of its is signed after a move of a later
+        round: whichever of the two arrives first, the second is caught."""
+        t = self.top
+        b = self.below
+        if t is not None and self.top_last is not None:
+            if m.rnd < t.rnd and m.mseq > t.mseq:
+                return t
+            if m.rnd > t.rnd and (b is None or self.top_last.mseq > b.mseq):
+                b = self.top_last
+            if b is not None and b.rnd < m.rnd and b.mseq > m.mseq:
+                return b
+        if t is None or self.top_last is None or m.rnd > t.rnd:
+            if b is not self.below:
+                self.below = b
+            self.top = self.top_last = m
+        elif m.rnd == t.rnd:
+            if m.mseq < t.mseq:
+                self.top = m
+            if m.mseq > self.top_last.mseq:
+                self.top_last = m
+        elif self.below is None or m.mseq > self.below.mseq:
+            self.below = m
         return None
 
     def flood(self, now: int, rate_per_s: int, burst: int) -> bool:
@@ -147,5 +162,7 @@ def accuse(s: "Session", player: bytes, kind: str, evidence: "list[bytes]", now:
         s.fire("cheat")
         s._settle(now)
         s._progress(now)
-    elif s.state not in ("done", "closed") and seat not in s.pending:
+    elif s.state == "done":
+        s.game.forfeit(seat)  # seen once the last outcome was final: it still pays
+    elif s.state != "closed" and seat not in s.pending:
         s.pending.append(seat)

@@ -3,7 +3,9 @@
 Order matters and is the contract:
 
 1. a byte-identical copy of a move already handled is a retransmission: it only
-   triggers help for a late player (resend our previous round, or START);
+   triggers help for a late player (resend our previous round, or START); a
+   move further ahead than we can buffer is left unseen, so that its resend is
+   used once we catch up;
 2. the author's key: known, or self-certified by OPEN/JOIN/START (trust on
    first use, pinned by the host's START roster fingerprints), or carried in a
    COMMIT whose fingerprint matches the roster;
@@ -67,6 +69,11 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
     if dg in s.seen:
         _help(s, m, now)
         return
+    if m.kind >= wire.K_COMMIT and s.rnd and (m.rnd > s.rnd + 1 or (
+            m.rnd == s.rnd + 1 and len(s.ahead) >= 3 * s.seats)):
+        # Too far ahead to hold (a player that saw a cheat first can be two
+        # rounds on): not marked seen, so a resend is used once we catch up.
+        return
     if m.player != src:
         skey = s.keys.get(src)
         if skey is not None and s.check_sig(m, skey):
@@ -90,9 +97,10 @@ def handle_move(s: "Session", m: wire.Move, src: bytes, now: int) -> None:
             g.flood(now, svc.flood_rate, svc.flood_burst):  # type: ignore[attr-defined]
         s.accuse(m.player, "flooding", [m.raw + m.sig], now, m.rnd)
         return
-    old = g.replay(m.mseq, m.rnd, m)
-    if isinstance(old, wire.Move):
-        s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now, g.hi_round)
+    old = g.replay(m)
+    if old is not None:
+        s.accuse(m.player, "replay", [old.raw + old.sig, m.raw + m.sig], now,
+                 old.rnd if old.rnd > m.rnd else m.rnd)
         return
     dispatch_move(s, m, now)
     # Marked seen only once handled: a move whose handling failed (a full

@@ -259,8 +259,8 @@ class Session:
         self._progress(now)
         return True
 
-    def _waiting(self, moves: "list[wire.Move | None]") -> bool:
-        act = self.game.active
+    def _waiting(self, moves: "list[wire.Move | None]", act: "bytearray | None" = None) -> bool:
+        act = act or self.game.active
         for i in range(len(self.roster)):
             if act[i] and not self.absent[i] and moves[i] is None:
                 return True
@@ -279,6 +279,13 @@ class Session:
             self.fire("reveals_in")
             self._settle(now)
         if self.state == "vote" and self.my_state:
+            if self.alt is None and self.cheats and not self._forfeit_due() \
+                    and not self._waiting(self.reveals, self.snap.active):
+                # We saw the cheat before voting; players the evidence missed (a
+                # double commit's twin lost) vote the roll: a quorum for it
+                # settles the round, and the forfeit moves to the next one.
+                g, dice = self._outcome([])
+                self.alt = (g, dice, g.state_hash(self.rnd, dice), list(self.cheats))
             act = self.game.active
             for s in self.votes.disagreeing(self.my_state, act):
                 self.svc.event("disagreement", self, {"round": self.rnd,  # type: ignore[attr-defined]
@@ -318,11 +325,22 @@ class Session:
 
     def _settle(self, now: int) -> None:
         """Compute this round's outcome from the snapshot and vote on it."""
+        g, dice = self._outcome(self.cheats + [x for x in self.pending if self.pend_at.get(x, 0) <= self.rnd])
+        self.game = g
+        self.dice = dice
+        self.my_state = g.state_hash(self.rnd, dice)
+        me = self.seat(self.me)
+        if me >= 0 and g.active[me]:
+            self.votes.add(me, self.my_state, self.mseq + 1)
+            self._sign_send(wire.K_VOTE, self.my_state + bytes(dice), now)
+
+    def _outcome(self, forfeits: "list[int]") -> "tuple[Craps, tuple[int, int]]":
+        """The round's game state and dice from the snapshot: the ``forfeits``
+        lose their seats and nobody rolls, or else the revealed nonces roll."""
         g = self.snap.copy()
         for i in range(len(self.roster)):
             if self.absent[i]:
                 g.active[i] = 0
-        forfeits = self.cheats + [x for x in self.pending if self.pend_at.get(x, 0) <= self.rnd]
         if forfeits:
             for s in forfeits:
                 g.forfeit(s)
@@ -340,13 +358,7 @@ class Session:
             d = roll(self.table, self.rnd, nonces)
             dice = (d[0], d[1])
             g.apply(d[0], d[1], field)
-        self.game = g
-        self.dice = dice
-        self.my_state = g.state_hash(self.rnd, dice)
-        me = self.seat(self.me)
-        if me >= 0 and g.active[me]:
-            self.votes.add(me, self.my_state, self.mseq + 1)
-            self._sign_send(wire.K_VOTE, self.my_state + bytes(dice), now)
+        return g, dice
 
     def _final(self, now: int) -> None:
         # Forfeits seen ahead of this round stay pending for the next one.
@@ -358,10 +370,9 @@ class Session:
             "round": self.rnd, "dice": [self.dice[0], self.dice[1]],
             "state": self.my_state.hex(), "point": self.game.point,
             "bankrolls": list(self.game.bank)})
-        live = 0
-        for a in self.game.active:
-            live += a
-        if self.rnd >= self.rounds or live < 2:
+        if self.rnd >= self.rounds or sum(self.game.active) < 2:
+            for x in self.pending:
+                self.game.forfeit(x)  # a cheat seen once the last outcome was final
             self.fire("last_round")
             self.svc.event("table_done", self, {"bankrolls": list(self.game.bank)})  # type: ignore[attr-defined]
             return
