@@ -56,28 +56,24 @@ class MeshRouter(MeshState):
                 self._hop_acked(a, now, p.src)
                 if link >= 0:
                     self._flood_heard(a, link)
-        if not self._relay(p, frame, pid, link, prio, now):
-            self._dead_end_ack(p, pid, link, now)
-
-    def _relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
-               prio: int, now: int) -> bool:
-        """Relay decisions. True: a copy left at once (a dead end's: it acks)."""
         n = self.node
+        if not self.dead_end or p.ttl <= 1 or n.config.role == "leaf":
+            self._dead_end_ack(p, pid, link, now)  # else its relay below is the ack
         flood = p.dst is None and p.ttl0 > 1 and p.ptype != T_ACK and self.recent.cap
         if flood:
             self.recent.add(pid, now)  # listed in our heartbeats: nobody resends it to us
         if p.ttl <= 1:
             if p.ttl0 > 1:
                 n.drop("ttl")
-            return False
+            return
         if n.config.role == "leaf":
-            return False
+            return
         if not self.origins.allow(p.src, now):
             self.st["origin_limited"] += 1
             n.drop("origin_rate")
             if link >= 0 and n.peers.id_starts(link, p.src):
                 n.peers.adjust_rep(link, -2)
-            return False
+            return
         if link >= 0 and p.ttl == p.ttl0 and not n.peers.id_starts(link, p.src):
             # No hop yet, so the neighbour we heard it from must be its origin.
             # A flooder holding the key forges a new origin per frame, which no
@@ -86,15 +82,15 @@ class MeshRouter(MeshState):
             self.st["forged_origin"] += 1
             n.drop("forged_origin")
             n.peers.adjust_rep(link, -5)
-            return False
+            return
         rr = p.route()
         if rr and _has_short(rr, n.identity.short):
             n.drop("loop")
-            return False
+            return
         if p.dst is not None:
             if p.flags & F_SRC_ROUTE:
                 self._forward_source(p, frame, pid, prio, rr, now)
-                return False
+                return
             if p.flags & F_ROUTE_REC and (len(self.routes) < n.config.max_routes
                                           or p.src in self.routes.by_id):
                 # Relays learn too, but never churn a full table for it.
@@ -104,7 +100,7 @@ class MeshRouter(MeshState):
                 if out is not None:
                     self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
-                return False
+                return
         if flood:
             self.recent.keep(pid, frame, p.ttl - 1)  # we relay it: we may resend it too
         tg = self._targets()
@@ -114,14 +110,13 @@ class MeshRouter(MeshState):
             # A dead end relays in place of its link ack (one frame either
             # way): nodes that hear us on a one-way link get the flood too.
             if not self.dead_end or p.dst is not None or link < 0:
-                return False
+                return
             d = 0
         out = n.relay_copy(p, frame)
         if out is None:
-            return False
+            return
         n.emit(out, prio, due=add(now, d) if d else None, key=pid)
         self._flood_wait(pid, out, prio, 1 << link if link >= 0 else 0, add(now, d), False, tg)
-        return d == 0
 
     def _forward_source(self, p: Packet, frame: "bytes | bytearray", pid: bytes, prio: int,
                         rr: bytes, now: int) -> None:
@@ -201,25 +196,24 @@ class MeshRouter(MeshState):
         return self._send(dst, ptype, body, flags | F_DST, prio, now, -1)
 
     def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
-              msg_id: int, blind: bool = False, tries: int = 0) -> int:
+              msg_id: int, blind: bool = False, tries: int = 0, via: "bytes | None" = None) -> int:
         n = self.node
         c = n.config
         flags &= ~F_SRC_ROUTE
         b = body
         if msg_id >= 0:
             b = body + tlv(TLV_MSGID, msg_id.to_bytes(4, "big"))
-        path = None if blind else self.routes.best(dst, now, self._first_hop_penalty)
+        path = via if via is not None or blind else self.routes.best(dst, now, self._first_hop_penalty)
         nxt = b""
         hears = 0
         if path is not None:
             nxt = path[:4] or dst[:4]
             hears = self._hears_us(nxt)
             if hears < 0 and ptype != T_ACK and ptype != T_ROUTE:
-                # Its first hop said it no longer hears us: no passive ack and
-                # no route error could come back, so flood (its reply brings a
-                # route). Acks and route control keep their own retries: a
-                # neighbour lists us only after hearing our heartbeat, and
-                # flooding every one of them meanwhile costs more than it saves.
+                # Its first hop said it no longer hears us: no passive ack or
+                # route error could come back, so flood (its reply brings a route).
+                # Acks and route control keep their own retries: a neighbour lists
+                # us only after our heartbeat; flooding them meanwhile costs more.
                 self.st["one_way_first_hop"] += 1
                 path = None
         # header 17 + dst 8 + tag 8 + source route and its eventual record
@@ -266,15 +260,16 @@ class MeshRouter(MeshState):
         n = self.node
         src = p.src
         rr = p.route()
+        back = None
         if p.flags & F_ROUTE_REC:
-            self._learn_reverse(src, rr, now)
+            back = self._learn_reverse(src, rr, now)
         elif self.part.lost or self.holdq.items:
             self._back(src, now)
         if p.flags & F_SRC_ROUTE:
             if not p.flags & F_ACK_REQ:
                 self._link_ack(pid, now)
         elif p.flags & F_ROUTE_REC and p.ptype != T_ACK:
-            self._reply(src, rr, pid, now)
+            self._reply(src, rr, pid, now, back)
         if p.ptype == T_ROUTE:
             return True  # route control is idempotent: keep the message table for data
         if self.msgs.seen(src[:4], p.msg_id()):
@@ -356,7 +351,8 @@ class MeshRouter(MeshState):
             for h in self.holdq.due(now):
                 if h.state == SENT:
                     if h.path is not None:
-                        self.routes.success(h.dst, h.path, now)
+                        if h.ptype != T_ROUTE:  # no errors come for those: no evidence
+                            self.routes.success(h.dst, h.path, now)
                     elif h.tries == 0:
                         self.st["blind"] += 1
                         self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id,

@@ -149,13 +149,15 @@ class MeshState(Router):
             return 0
         return -1 if self.cov.sym[s] == SYM_NO else 1
 
-    def _learn_reverse(self, src: bytes, rr: bytes, now: int) -> None:
-        """Guess the way back to ``src``: the record reversed. Only plausible
-        when our first hop back (the last relay, or ``src`` itself) is a
-        neighbour that hears us."""
-        first = rr[len(rr) - 4:] if rr else src[:4]
-        if self._hears_us(first) > 0:
-            self._learn(src, reverse_path(rr), False, now)
+    def _learn_reverse(self, src: bytes, rr: bytes, now: int) -> "bytes | None":
+        """Guess the way back to ``src``: the record reversed, returned. Only
+        plausible when our first hop back (the last relay, or ``src`` itself)
+        is a neighbour that hears us; None otherwise."""
+        if self._hears_us(rr[len(rr) - 4:] if rr else src[:4]) <= 0:
+            return None
+        back = reverse_path(rr)
+        self._learn(src, back, False, now)
+        return back
 
     def heartbeat_tlvs(self, now: int) -> bytes:
         seen = tlv(TLV_SEEN, self.recent.seen_value(now)) if self.recent.cap else b""
@@ -352,8 +354,11 @@ class MeshState(Router):
         """Known routes for status (``RouteTable.best_routes``)."""
         return self.routes.best_routes(now)
 
-    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int) -> None:
-        """Tell ``src`` the forward path its flooded frame took to us."""
+    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int, back: "bytes | None") -> None:
+        """Tell ``src`` the forward path its flooded frame took to us, back
+        along that path when ``back`` (``_learn_reverse``) has it: the freshest
+        path there is. A stored one may run through a relay that died out of
+        our sight, and nothing reports a lost reply."""
         rep = self.replied
         s = rep.get(src)
         if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
@@ -367,7 +372,7 @@ class MeshState(Router):
         self.st["route_replies"] += 1
         body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
                 + tlv(TLV_ACKED, pid))
-        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1)
+        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
 
     def stats(self) -> "dict[str, object]":
         d = {}  # type: dict[str, object]
@@ -382,6 +387,6 @@ class MeshState(Router):
         return d
 
     def _send(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int, now: int,
-              msg_id: int, blind: bool = False, tries: int = 0) -> int:
+              msg_id: int, blind: bool = False, tries: int = 0, via: "bytes | None" = None) -> int:
         raise NotImplementedError  # MeshRouter: originate a unicast, routed or flooded
 

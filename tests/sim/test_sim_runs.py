@@ -76,6 +76,33 @@ def test_more_neighbours_than_peer_slots_does_not_storm() -> None:
     assert res["broadcast"]["tx_per_message"] <= 0.5 * 40
 
 
+def test_a_dead_ends_link_ack_counts_with_its_broadcast() -> None:
+    # n0 - n1 - n2 with two hops of TTL: n2 gets the relay with none left,
+    # so it acks it instead of relaying. Origin, relay and ack: 3 frames.
+    sc = scenario(topology={"kind": "line", "count": 3, "spacing_m": 80},
+                  node_defaults={"ttl": 2},
+                  traffic=[{"kind": "broadcast", "count": 1, "size": 40, "start_s": 20,
+                            "from": "n0"}])
+    res = run_scenario(sc, "bitmesh")
+    assert res["broadcast"]["delivery_ratio"] == 1.0
+    assert res["broadcast"]["tx_per_message"] == 3
+
+
+def test_routes_come_back_after_relays_on_them_die() -> None:
+    # Two long pairs across a 6 x 6 grid; four relays in the middle die. The
+    # destinations' stored ways back run through them, out of their sight,
+    # and a lost route reply is reported by nobody: the reply must follow the
+    # flood that just arrived, or every later message floods as well.
+    sc = scenario(seed=17, duration_s=150, radio={"range_m": 110, "loss": 0.1},
+                  topology={"kind": "grid", "rows": 6, "cols": 6, "spacing_m": 100},
+                  traffic=[{"kind": "unicast", "count": 120, "size": 60, "start_s": 20,
+                            "interval_s": 1, "pairs": [["n0", "n35"], ["n5", "n30"]]}],
+                  events=[{"at_s": 60, "action": "kill", "nodes": ["n14", "n21", "n15", "n20"]}])
+    u = run_scenario(sc, "bitmesh")["unicast"]
+    assert u["delivery_ratio"] == 1.0
+    assert u["known_route_sent"] >= 0.9 * u["sent"]  # was 79 of 120
+
+
 def test_delivery_counts_only_reachable_pairs() -> None:
     # two islands: {n0, n1} and {n2, n3}
     sc = scenario(radio={"range_m": 60},
