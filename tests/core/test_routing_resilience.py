@@ -239,16 +239,20 @@ def test_dead_end_answers_floods_so_the_last_hop_is_retried() -> None:
     assert got >= 18, got
 
 
+def flood_from_0(n: int, links: "list[tuple]") -> "list[int]":
+    """Deliveries at nodes 1..n-1 of one broadcast from node 0."""
+    m = Mesh(n, links, config=FAST)
+    m.run(6000)
+    m.nodes[0].send_message(None, b"across", m.now)
+    m.run(1500)
+    return [m.delivered(i, b"across") for i in range(1, n)]
+
+
 def test_a_dead_end_relays_floods_to_one_way_listeners() -> None:
     # 0 - 1 - 2 -> 3 - 4: node 3 hears 2 and 2 never hears 3, so 2 is a dead
     # end as far as it can know. Its relay, sent in place of the link ack,
     # still reaches 3.
-    links = line(3) + [(2, 3, 0.0, True), (3, 4)]
-    m = Mesh(5, links, config=FAST)
-    m.run(6000)
-    m.nodes[0].send_message(None, b"across", m.now)
-    m.run(1500)
-    assert [m.delivered(i, b"across") for i in range(1, 5)] == [1, 1, 1, 1]
+    assert flood_from_0(5, line(3) + [(2, 3, 0.0, True), (3, 4)]) == [1, 1, 1, 1]
 
 
 def test_a_node_with_one_way_links_counts_copies_instead_of_coverage() -> None:
@@ -257,11 +261,7 @@ def test_a_node_with_one_way_links_counts_copies_instead_of_coverage() -> None:
     # hearing a one-way link may have listeners it cannot know: it relays
     # unless it has heard three copies.
     links = [(0, 1), (0, 2), (1, 2), (2, 3, 0.0, True), (4, 2, 0.0, True)]
-    m = Mesh(5, links, config=FAST)
-    m.run(6000)
-    m.nodes[0].send_message(None, b"across", m.now)
-    m.run(1500)
-    assert [m.delivered(i, b"across") for i in range(1, 5)] == [1, 1, 1, 0]
+    assert flood_from_0(5, links) == [1, 1, 1, 0]
 
 
 def test_frames_with_a_forged_origin_are_not_relayed() -> None:
