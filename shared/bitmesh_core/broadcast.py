@@ -105,13 +105,14 @@ class Coverage:
         deg = self.deg
         free = False
         one = False
-        for s in range(len(used)):
+        slots = len(used)
+        for s in range(slots):
             if not used[s]:
                 free = True
             elif not sym[s]:
                 # A neighbour with every slot in use (as many as ours) may
                 # just have no room for us; any other hears us not at all.
-                one = one or deg[s] < len(used)
+                one = one or deg[s] < slots
             else:
                 m |= 1 << s
                 ls = loss[s]

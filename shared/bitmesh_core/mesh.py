@@ -57,8 +57,8 @@ class MeshRouter(MeshState):
                 if link >= 0:
                     self._flood_heard(a, link)
         n = self.node
-        if not self.dead_end or p.ttl <= 1 or n.config.role == "leaf":
-            self._dead_end_ack(p, pid, link, now)  # else its relay below is the ack
+        if p.ttl <= 1 or n.config.role == "leaf":
+            self._dead_end_ack(p, pid, link, now)  # else a dead end's relay below is the ack
         flood = p.dst is None and p.ttl0 > 1 and p.ptype != T_ACK and self.recent.cap
         if flood:
             self.recent.add(pid, now)  # listed in our heartbeats: nobody resends it to us
@@ -203,7 +203,9 @@ class MeshRouter(MeshState):
         b = body
         if msg_id >= 0:
             b = body + tlv(TLV_MSGID, msg_id.to_bytes(4, "big"))
-        path = via if via is not None or blind else self.routes.best(dst, now, self._first_hop_penalty)
+        path = via
+        if path is None and not blind:
+            path = self.routes.best(dst, now, self._first_hop_penalty)
         nxt = b""
         hears = 0
         if path is not None:

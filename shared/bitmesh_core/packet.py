@@ -130,9 +130,7 @@ class Packet:
         """The message's id at its origin: the seq of its first copy, carried in
         TLV_MSGID by a copy re-originated after a route error, else ``seq``."""
         m = self.tlv(TLV_MSGID)
-        if m is None or len(m) != 4:
-            return self.seq
-        return (m[0] << 24) | (m[1] << 16) | (m[2] << 8) | m[3]
+        return self.seq if m is None or len(m) != 4 else int.from_bytes(m, "big")
 
     def tlvs(self) -> "list[tuple[int, bytes]]":
         """Every TLV as (type, value), in frame order, route record included."""

@@ -95,24 +95,26 @@ class SeatGuard:
         (same mseq), so no move of its is signed after a move of a later
         round: whichever of the two arrives first, the second is caught."""
         t = self.top
+        tl = self.top_last  # set together with top
         b = self.below
-        if t is not None and self.top_last is not None:
-            if m.rnd < t.rnd and m.mseq > t.mseq:
-                return t
-            if m.rnd > t.rnd and (b is None or self.top_last.mseq > b.mseq):
-                b = self.top_last
-            if b is not None and b.rnd < m.rnd and b.mseq > m.mseq:
-                return b
-        if t is None or self.top_last is None or m.rnd > t.rnd:
-            if b is not self.below:
-                self.below = b
+        if t is None or tl is None:
+            self.top = self.top_last = m
+            return None
+        if m.rnd < t.rnd and m.mseq > t.mseq:
+            return t
+        if m.rnd > t.rnd and (b is None or tl.mseq > b.mseq):
+            b = tl  # the latest round becomes an earlier one
+        if b is not None and b.rnd < m.rnd and b.mseq > m.mseq:
+            return b
+        if m.rnd > t.rnd:
+            self.below = b
             self.top = self.top_last = m
         elif m.rnd == t.rnd:
             if m.mseq < t.mseq:
                 self.top = m
-            if m.mseq > self.top_last.mseq:
+            if m.mseq > tl.mseq:
                 self.top_last = m
-        elif self.below is None or m.mseq > self.below.mseq:
+        elif b is None or m.mseq > b.mseq:
             self.below = m
         return None
 
