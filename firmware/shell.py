@@ -27,7 +27,6 @@ import time
 
 import fwconfig
 import hostops
-import radios
 from hostlink import HostLink
 from services import Services
 from status_led import StatusLed
@@ -161,7 +160,10 @@ class Shell:
         ident = Identity.from_secret(binascii.unhexlify(str(cfg["node_secret"])))
         net = cfg["network"]
         key = binascii.unhexlify(str(net["key"]))  # type: ignore[index]
+        import radios  # run once at start-up: dropped after, so its code is freed
         radios.start(self, cfg, ident.node_id, int(net.get("channel", 1)))  # type: ignore[attr-defined]
+        del sys.modules["radios"]
+        gc.collect()
         ifaces = tuple(sorted(self.by_iface)) or (0,)
         seed = int.from_bytes(os.urandom(4), "big") & 0x3FFFFFFF
         self.node = MeshNode(nc, ident, key, SeededRng(seed), ticks(),
