@@ -141,6 +141,19 @@ class Coverage:
             s += 1
         return m
 
+    def needs_retries(self, mask: int, loss: bytearray) -> bool:
+        """True when a neighbour in ``mask`` is a link in a chain (two
+        neighbours or fewer: nothing but its neighbours' copies reaches it)
+        or sits behind a lossy link: a copy of ours it missed may be its only one."""
+        deg = self.deg
+        s = 0
+        while mask:
+            if mask & 1 and (deg[s] <= 2 or loss[s] >= LOSSY):
+                return True
+            mask >>= 1
+            s += 1
+        return False
+
     def reached_by_others(self, targets: int) -> int:
         """Targets that some other target lists as its neighbour: a copy of
         ours lost to them can still come from that neighbour."""

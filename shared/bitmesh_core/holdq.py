@@ -72,6 +72,12 @@ class HoldQueue:
                 return h
         return None
 
+    def of_message(self, dst: bytes, msg_id: int) -> "Held | None":
+        for h in self.items:
+            if h.msg_id == msg_id and h.dst == dst:
+                return h
+        return None
+
     def remove(self, h: Held) -> None:
         try:
             self.items.remove(h)

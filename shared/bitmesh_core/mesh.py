@@ -16,6 +16,7 @@ from .meshstate import (
     OP_REPLY,
     MeshState,
     _has_short,
+    fits_routed,
 )
 from .packet import (
     F_ACK_REQ,
@@ -218,8 +219,7 @@ class MeshRouter(MeshState):
                 # us only after our heartbeat; flooding them meanwhile costs more.
                 self.st["one_way_first_hop"] += 1
                 path = None
-        # header 17 + dst 8 + tag 8 + source route and its eventual record
-        if path is not None and 33 + len(b) + 4 + 2 * len(path) <= 250:
+        if path is not None and fits_routed(b, path):
             hops = len(path) >> 2
             ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,
@@ -252,7 +252,11 @@ class MeshRouter(MeshState):
             # No route reply in time: the suppressed flood missed (a one-way
             # link nobody knew about, or loss): repeat it blind; if that gets
             # no reply either, hold it until the destination is heard from.
-            h = Held(dst, ptype, body, flags, prio, mid, add(now, 40 * c.hop_ack_ms), SENT)
+            # The reply crosses the mesh twice: for an origin heard from
+            # further than about ten hops away, wait three relay windows a hop.
+            wait = 6 * c.bcast_window_ms * n.replay.hops_to(dst)
+            h = Held(dst, ptype, body, flags, prio, mid,
+                     add(now, wait if wait > 40 * c.hop_ack_ms else 40 * c.hop_ack_ms), SENT)
             h.pid = pid
             h.tries = tries if tries else (1 if blind else 0)
             self._hold(h)
@@ -271,7 +275,7 @@ class MeshRouter(MeshState):
             if not p.flags & F_ACK_REQ:
                 self._link_ack(pid, now)
         elif p.flags & F_ROUTE_REC and p.ptype != T_ACK:
-            self._reply(src, rr, pid, now, back)
+            self._reply(src, rr, -1 if p.ptype == T_ROUTE else p.msg_id(), now, back)
         if p.ptype == T_ROUTE:
             return True  # route control is idempotent: keep the message table for data
         if self.msgs.seen(src[:4], p.msg_id()):
@@ -288,10 +292,12 @@ class MeshRouter(MeshState):
             return
         if op[0] == OP_REPLY:
             self._learn(p.src, path, True, now)
-            a = p.tlv(TLV_ACKED)
-            h = self.holdq.by_pid(a) if a is not None else None
-            if h is not None and h.state == SENT and h.path is None:
-                self.holdq.remove(h)  # the flood arrived: no blind repeat
+            m = p.tlv(TLV_MSGID)
+            h = self.holdq.of_message(p.src, int.from_bytes(m, "big")) if m else None
+            if h is not None and h.path is None:
+                # The flood arrived: no blind repeat, or no more waiting when
+                # the reply to its first copy comes after the blind repeat.
+                self.holdq.remove(h)
         elif op[0] == OP_ERROR:
             dst = op[1:9]
             self.routes.remove_via(path, b"")
@@ -340,9 +346,12 @@ class MeshRouter(MeshState):
             for fw in list(self.fwaits):
                 if diff(now, fw.due) < 0:
                     continue
-                # One retry more than a source-routed hop: in a sparse place a flood
-                # copy has no other way in (16 hops at 10% loss, 0.1^3: lost 1.6%).
-                if fw.tries < c.hop_retries + 1:
+                # One retry more than a source-routed hop for an origin's only copy
+                # or a silent neighbour in a chain or behind a lossy link: no other
+                # copy may get in there (16 hops at 10% loss, 0.1^3: lost 1.6%).
+                # Else one: the silent relay most likely got lost on its way back.
+                if fw.tries < (c.hop_retries + 1 if fw.anyone or self.cov.needs_retries(
+                        fw.expect, n.peers.loss) else 1):
                     fw.tries += 1
                     fw.due = add(now, 3 * c.hop_ack_ms)
                     self.st["flood_retries"] += 1

@@ -18,6 +18,7 @@ from .packet import (
     T_ACK,
     T_ROUTE,
     TLV_ACKED,
+    TLV_MSGID,
     TLV_NEIGHBORS,
     TLV_PATH,
     TLV_ROUTE_OP,
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .node import MeshNode
+
+
+def fits_routed(body: bytes, path: bytes) -> bool:
+    """A source-routed frame of ``body`` along ``path`` fits one 250-byte
+    frame: header 17, dst 8, tag 8, the source route and the record it grows."""
+    return 33 + len(body) + 4 + 2 * len(path) <= 250
 
 
 def _has_short(path: bytes, short: bytes) -> bool:
@@ -354,11 +361,21 @@ class MeshState(Router):
         """Known routes for status (``RouteTable.best_routes``)."""
         return self.routes.best_routes(now)
 
-    def _reply(self, src: bytes, rr: bytes, pid: bytes, now: int, back: "bytes | None") -> None:
-        """Tell ``src`` the forward path its flooded frame took to us, back
-        along that path when ``back`` (``_learn_reverse``) has it: the freshest
-        path there is. A stored one may run through a relay that died out of
-        our sight, and nothing reports a lost reply."""
+    def _reply(self, src: bytes, rr: bytes, mid: int, now: int, back: "bytes | None") -> None:
+        """Tell ``src`` the forward path its flooded message ``mid`` (-1: route
+        control) took to us, back along that path when ``back``
+        (``_learn_reverse``) has it: the freshest path there is. A stored one
+        may run through a relay that died out of our sight, and nothing
+        reports a lost reply. The message id, not the copy's identity, ends
+        the wait: a reply to a first copy may come after the blind repeat."""
+        body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+        if mid >= 0:
+            body += tlv(TLV_MSGID, mid.to_bytes(4, "big"))
+        elif back is None or not fits_routed(body, back):
+            # A flooded reply is answered only along the way it came (that
+            # teaches its sender a way back over one-way links). Answered by
+            # another flood, two far ends would echo replies forever.
+            return
         rep = self.replied
         s = rep.get(src)
         if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
@@ -370,8 +387,6 @@ class MeshState(Router):
             rep[src] = s
         self.replied_t[s] = now
         self.st["route_replies"] += 1
-        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
-                + tlv(TLV_ACKED, pid))
         self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
 
     def stats(self) -> "dict[str, object]":

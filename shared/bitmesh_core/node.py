@@ -29,7 +29,6 @@ from .fragment import Reassembler
 from .identity import Identity
 from .packet import (
     F_ACK_REQ,
-    F_BRIDGED,
     F_URGENT,
     T_ACK,
     T_BROADCAST,
@@ -192,7 +191,7 @@ class MeshNode:
         if p.src == self.node_id:
             self.drop("own")
             return
-        if not self.replay.check(p.src, p.seq, now):
+        if not self.replay.check(p.src, p.seq, now, p.hops):
             self.drop("replay")
             return
         pidb = bytes(pid)
@@ -380,7 +379,4 @@ class MeshNode:
         d["airtime"] = {"max_utilization": self.airtime.utilization(),
                         "deferred": self.airtime.deferred}
         return d
-
-    def is_bridged(self, p: Packet) -> bool:
-        return bool(p.flags & F_BRIDGED)
 

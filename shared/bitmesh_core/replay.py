@@ -23,7 +23,7 @@ _MASK = 0x3FFFFFFF
 
 
 class ReplayGuard:
-    __slots__ = ("cap", "slots", "top", "bits", "heard")
+    __slots__ = ("cap", "slots", "top", "bits", "heard", "hops")
 
     def __init__(self, capacity: int) -> None:
         self.cap = capacity
@@ -31,22 +31,26 @@ class ReplayGuard:
         self.top = array("I", bytes(4 * capacity))
         self.bits = array("i", bytes(4 * capacity))  # bit b set: seq top-b seen
         self.heard = array("i", bytes(4 * capacity))
+        self.hops = bytearray(capacity)  # how far the origin's last accepted frame came
 
     def __len__(self) -> int:
         return len(self.slots)
 
-    def check(self, src: bytes, seq: int, now: int) -> bool:
-        """Record (src, seq); False when it is a replay or too old."""
+    def check(self, src: bytes, seq: int, now: int, hops: int = 0) -> bool:
+        """Record (src, seq), a frame that came ``hops`` hops; False when it
+        is a replay or too old."""
         s = self.slots.get(src)
         if s < 0:
             s = self._claim(src)
             self.top[s] = seq
             self.bits[s] = 1
             self.heard[s] = now
+            self.hops[s] = hops if hops < 255 else 255
             return True
         self.heard[s] = now
         top = self.top[s]
         if seq > top:
+            self.hops[s] = hops if hops < 255 else 255
             shift = seq - top
             self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < WINDOW else 1
             self.top[s] = seq
@@ -60,6 +64,11 @@ class ReplayGuard:
             return False
         self.bits[s] = b | m
         return True
+
+    def hops_to(self, src: bytes) -> int:
+        """Hops the last frame accepted from ``src`` travelled; 0 if unknown."""
+        s = self.slots.get(src)
+        return self.hops[s] if s >= 0 else 0
 
     def forget(self, src: bytes) -> None:
         self.slots.pop(src)

@@ -79,12 +79,6 @@ class TxQueue:
                 return True
         return False
 
-    def has_key(self, key: bytes) -> bool:
-        for e in self.entries:
-            if e.key == key:
-                return True
-        return False
-
     def pop_ready(self, now: int, limit: int = PRIORITIES - 1) -> "list[TxEntry]":
         """Entries due by ``now``, most urgent class first, FIFO within a class.
         Classes less urgent than ``limit`` (the airtime budget) stay queued."""

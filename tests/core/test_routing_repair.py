@@ -4,7 +4,8 @@ Dual-runtime (CPython and MicroPython), driven only through the node's public
 API via tests/core/harness.Mesh.
 """
 
-from core.harness import ROUTING_FAST, Mesh, router_stats
+from bitmesh_core.packet import T_BROADCAST
+from core.harness import ROUTING_FAST, Mesh, grid, router_stats
 from core.test_routing_resilience import king_grid
 
 FAST = ROUTING_FAST
@@ -77,3 +78,35 @@ def test_relay_reports_a_next_hop_that_left() -> None:
     # delivered and acked under the id send_message returned.
     assert [e.msg_id for e in m.kinds(3, "delivered")] == [mid]
     assert [e.msg_id for e in m.kinds(0, "acked")] == [mid]
+
+
+def _drop_from(m: Mesh, i: int, j: int, ptype: int) -> None:
+    """Frames of type ``ptype`` that node ``i`` sends no longer reach ``j``
+    (its other frames, heartbeats included, still do)."""
+    send = m.transmit
+
+    def transmit(k: int, iface: int, a: "bytes | None", frame: "bytes | bytearray") -> None:
+        cut = k == i and frame[1] == ptype and (i, j) not in m.blocked
+        if cut:
+            m.blocked.add((i, j))
+        send(k, iface, a, frame)
+        if cut:
+            m.blocked.discard((i, j))
+
+    m.transmit = transmit  # type: ignore[method-assign]
+
+
+def test_a_relay_repeats_once_to_a_neighbour_others_reach() -> None:
+    # A 2 x 3 grid (0 1 2 over 3 4 5), no loss. Node 1 relays node 0's
+    # broadcast to 2 and 4 and never hears 4's relay. 4 has neighbours of
+    # its own (3 and 5) on clean links, so its relay was most likely lost on
+    # the way back: one repeat, not the three a link in a chain or behind a
+    # lossy link gets.
+    m = Mesh(6, grid(2, 3), config=dict(FAST, max_peers=4, dedup_capacity=32, tx_queue_max=12))
+    m.run(4000)
+    _drop_from(m, 4, 1, T_BROADCAST)
+    m.nodes[0].send_message(None, b"grid", m.now)
+    m.run(1500)
+    for j in range(1, 6):
+        assert m.delivered(j, b"grid") == 1, j
+    assert router_stats(m, 1)["flood_retries"] == 1

@@ -286,7 +286,7 @@ def fill(node: MeshNode) -> int:
                 sr += path[h:h + 4]
             hops = len(path) >> 2
             body = (P.tlv(P.TLV_ROUTE_OP, bytes((OP_REPLY,)) + nid(0xC0, k)) + P.tlv(P.TLV_PATH, path)
-                    + P.tlv(P.TLV_ACKED, bytes(8)) + P.tlv(P.TLV_SOURCE_ROUTE, sr))
+                    + P.tlv(P.TLV_MSGID, bytes(4)) + P.tlv(P.TLV_SOURCE_ROUTE, sr))
             f = P.build(P.T_ROUTE, nid(0xC0, k), 1 + j, hops + 3, body, dst=node.node_id,
                         flags=P.F_SRC_ROUTE, route=sr)
             node.receive(0, signed(f, 3), -60, now, addr(first))
