@@ -29,7 +29,7 @@ def to_fields(frame: bytes) -> dict[str, Any]:
     """Decode ``frame`` into JSON-ready fields. Raises bitmesh_core DecodeError."""
     p = P.decode(frame)
     tlvs = []
-    for t, v in N.tlvs(p):
+    for t, v in p.tlvs():
         if t == P.TLV_ROUTE_RECORD:
             continue
         tlvs.append({"type": N.TLV_NAMES.get(t, t), "value": v.hex()})

@@ -25,12 +25,3 @@ def add(t: int, delta: int) -> int:
 def wrap(t: int) -> int:
     """Bring any integer time into the ticks range."""
     return t & MASK
-
-
-def earliest(a: "int | None", b: "int | None", now: int) -> "int | None":
-    """The earlier of two optional deadlines, comparing relative to ``now``."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if diff(a, now) <= diff(b, now) else b

@@ -22,11 +22,6 @@ def node_id_from_secret(secret: bytes) -> bytes:
     return hashlib.sha256(b"bitmesh-node-id" + secret).digest()[:ID_LEN]
 
 
-def short_id(node_id: bytes) -> bytes:
-    """The 4-byte form of a node id used in route records."""
-    return node_id[:SHORT_LEN]
-
-
 class Identity:
     """A node's secret and its derived ids. Construct with :meth:`from_secret`."""
 

@@ -11,13 +11,7 @@ from .clock import add, diff
 from .compat import TYPE_CHECKING
 from .events import SendFailed
 from .holdq import SENT, WAIT, Held
-from .meshstate import (
-    OP_ERROR,
-    OP_REPLY,
-    MeshState,
-    _has_short,
-    fits_routed,
-)
+from .meshstate import OP_ERROR, OP_REPLY, MeshState
 from .packet import (
     F_ACK_REQ,
     F_DST,
@@ -37,6 +31,7 @@ from .packet import (
     tlv,
 )
 from .router import ROUTERS
+from .routes import fits_routed, has_short
 from .txqueue import P_CONTROL, P_DATA, P_GAME
 from .waits import HopWait
 
@@ -85,7 +80,7 @@ class MeshRouter(MeshState):
             n.peers.adjust_rep(link, -5)
             return
         rr = p.route()
-        if rr and _has_short(rr, n.identity.short):
+        if rr and has_short(rr, n.identity.short):
             n.drop("loop")
             return
         if p.dst is not None:
@@ -163,7 +158,7 @@ class MeshRouter(MeshState):
         if self.waits:
             rr = p.route()
             for w in self.waits:
-                if w.pid == pid and (_has_short(rr, w.nxt) or (
+                if w.pid == pid and (has_short(rr, w.nxt) or (
                         link >= 0 and n.peers.id_starts(link, w.nxt))):
                     self._hop_acked(pid, now)
                     break
@@ -252,8 +247,7 @@ class MeshRouter(MeshState):
             # No route reply in time: the suppressed flood missed (a one-way
             # link nobody knew about, or loss): repeat it blind; if that gets
             # no reply either, hold it until the destination is heard from.
-            # The reply crosses the mesh twice: for an origin heard from
-            # further than about ten hops away, wait three relay windows a hop.
+            # The reply crosses the mesh twice: three relay windows a hop each way.
             wait = 6 * c.bcast_window_ms * n.replay.hops_to(dst)
             h = Held(dst, ptype, body, flags, prio, mid,
                      add(now, wait if wait > 40 * c.hop_ack_ms else 40 * c.hop_ack_ms), SENT)
@@ -346,10 +340,8 @@ class MeshRouter(MeshState):
             for fw in list(self.fwaits):
                 if diff(now, fw.due) < 0:
                     continue
-                # One retry more than a source-routed hop for an origin's only copy
-                # or a silent neighbour in a chain or behind a lossy link: no other
-                # copy may get in there (16 hops at 10% loss, 0.1^3: lost 1.6%).
-                # Else one: the silent relay most likely got lost on its way back.
+                # Full repeats only where no other copy may get in (16 hops at 10%
+                # loss, 0.1^3: lost 1.6%); else one (docs/ROUTING.md, section 1).
                 if fw.tries < (c.hop_retries + 1 if fw.anyone or self.cov.needs_retries(
                         fw.expect, n.peers.loss) else 1):
                     fw.tries += 1

@@ -28,7 +28,7 @@ from .packet import (
 )
 from .partition import PartitionTracker
 from .router import Router
-from .routes import RouteTable, reverse_path
+from .routes import RouteTable, fits_routed, reverse_path
 from .txqueue import P_CONTROL, P_DATA
 from .waits import FloodWait, HopWait, OriginLimiter
 
@@ -45,19 +45,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .node import MeshNode
-
-
-def fits_routed(body: bytes, path: bytes) -> bool:
-    """A source-routed frame of ``body`` along ``path`` fits one 250-byte
-    frame: header 17, dst 8, tag 8, the source route and the record it grows."""
-    return 33 + len(body) + 4 + 2 * len(path) <= 250
-
-
-def _has_short(path: bytes, short: bytes) -> bool:
-    for i in range(0, len(path), 4):
-        if path[i:i + 4] == short:
-            return True
-    return False
 
 
 class MeshState(Router):

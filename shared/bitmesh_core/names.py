@@ -37,7 +37,6 @@ from .packet import (
     TLV_ROUTE_RECORD,
     TLV_SEEN,
     TLV_SOURCE_ROUTE,
-    Packet,
 )
 
 TYPE_NAMES = {
@@ -80,16 +79,3 @@ TLV_NAMES = {
     TLV_SOURCE_ROUTE: "source_route",
     TLV_ROUTE_RECORD: "route_record",
 }
-
-
-def tlvs(p: Packet) -> "list[tuple[int, bytes]]":
-    """Every TLV of decoded frame ``p`` as (type, value), in frame order,
-    route record included (for printing frames: boards do not load it)."""
-    out = []
-    f = p.frame
-    i = p.body_start
-    while i + 2 <= p.tlv_end:
-        n = f[i + 1]
-        out.append((f[i], bytes(f[i + 2 : i + 2 + n])))
-        i += 2 + n
-    return out

@@ -132,6 +132,17 @@ class Packet:
         m = self.tlv(TLV_MSGID)
         return self.seq if m is None or len(m) != 4 else int.from_bytes(m, "big")
 
+    def tlvs(self) -> "list[tuple[int, bytes]]":
+        """Every TLV as (type, value), in frame order, route record included."""
+        out = []
+        f = self.frame
+        i = self.body_start
+        while i + 2 <= self.tlv_end:
+            n = f[i + 1]
+            out.append((f[i], bytes(f[i + 2 : i + 2 + n])))
+            i += 2 + n
+        return out
+
     def route(self) -> bytes:
         """Concatenated 4-byte short ids of the route record (may be empty)."""
         if self.inv_end == self.tlv_end:

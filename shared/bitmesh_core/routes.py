@@ -227,7 +227,7 @@ class RouteTable:
                 pj = self.paths[j]
                 if pj is None:
                     continue
-                if _contains(pj, short):
+                if has_short(pj, short):
                     self.paths[j] = None
                 else:
                     left += 1
@@ -237,11 +237,18 @@ class RouteTable:
         return out
 
 
-def _contains(path: bytes, short: bytes) -> bool:
+def has_short(path: bytes, short: bytes) -> bool:
+    """True when ``path`` (4-byte short ids) names ``short``."""
     for i in range(0, len(path), 4):
         if path[i:i + 4] == short:
             return True
     return False
+
+
+def fits_routed(body: bytes, path: bytes) -> bool:
+    """A source-routed frame of ``body`` along ``path`` fits one 250-byte
+    frame: header 17, dst 8, tag 8, the source route and the record it grows."""
+    return 33 + len(body) + 4 + 2 * len(path) <= 250
 
 
 def reverse_path(rec: bytes) -> bytes:

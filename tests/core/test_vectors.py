@@ -24,7 +24,7 @@ def _load(name: str) -> list:
 def _fields(frame: bytes) -> dict:
     p = P.decode(frame)
     tlvs = []
-    for t, v in N.tlvs(p):
+    for t, v in p.tlvs():
         if t != P.TLV_ROUTE_RECORD:
             tlvs.append({"type": N.TLV_NAMES.get(t, t), "value": v.hex()})
     route = p.route()
