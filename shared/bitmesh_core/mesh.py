@@ -214,7 +214,7 @@ class MeshRouter(MeshState):
                 # us only after our heartbeat; flooding them meanwhile costs more.
                 self.st["one_way_first_hop"] += 1
                 path = None
-        if path is not None and fits_routed(b, path):
+        if path is not None and fits_routed(len(b), path):
             hops = len(path) >> 2
             ttl = hops + 3 if hops + 3 < MAX_TTL else MAX_TTL
             seq, pid = n.originate(ptype, b + tlv(TLV_SOURCE_ROUTE, path), now, dst=dst,

@@ -355,13 +355,11 @@ class MeshState(Router):
         may run through a relay that died out of our sight, and nothing
         reports a lost reply. The message id, not the copy's identity, ends
         the wait: a reply to a first copy may come after the blind repeat."""
-        body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
-        if mid >= 0:
-            body += tlv(TLV_MSGID, mid.to_bytes(4, "big"))
-        elif back is None or not fits_routed(body, back):
-            # A flooded reply is answered only along the way it came (that
-            # teaches its sender a way back over one-way links). Answered by
-            # another flood, two far ends would echo replies forever.
+        # A flooded reply is answered only along the way it came (that teaches
+        # its sender a way back over one-way links). Answered by another
+        # flood, two far ends would echo replies forever. Its body would be
+        # the op (11 bytes) and the path (2 + len(rr)).
+        if mid < 0 and (back is None or not fits_routed(13 + len(rr), back)):
             return
         rep = self.replied
         s = rep.get(src)
@@ -374,6 +372,9 @@ class MeshState(Router):
             rep[src] = s
         self.replied_t[s] = now
         self.st["route_replies"] += 1
+        body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+        if mid >= 0:
+            body += tlv(TLV_MSGID, mid.to_bytes(4, "big"))
         self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
 
     def stats(self) -> "dict[str, object]":

@@ -37,20 +37,20 @@ class ReplayGuard:
         return len(self.slots)
 
     def check(self, src: bytes, seq: int, now: int, hops: int = 0) -> bool:
-        """Record (src, seq), a frame that came ``hops`` hops; False when it
-        is a replay or too old."""
+        """Record (src, seq), a frame that came ``hops`` hops (decode bounds
+        them by MAX_TTL); False when it is a replay or too old."""
         s = self.slots.get(src)
         if s < 0:
             s = self._claim(src)
             self.top[s] = seq
             self.bits[s] = 1
             self.heard[s] = now
-            self.hops[s] = hops if hops < 255 else 255
+            self.hops[s] = hops
             return True
         self.heard[s] = now
         top = self.top[s]
         if seq > top:
-            self.hops[s] = hops if hops < 255 else 255
+            self.hops[s] = hops
             shift = seq - top
             self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < WINDOW else 1
             self.top[s] = seq

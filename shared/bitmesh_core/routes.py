@@ -245,10 +245,11 @@ def has_short(path: bytes, short: bytes) -> bool:
     return False
 
 
-def fits_routed(body: bytes, path: bytes) -> bool:
-    """A source-routed frame of ``body`` along ``path`` fits one 250-byte
-    frame: header 17, dst 8, tag 8, the source route and the record it grows."""
-    return 33 + len(body) + 4 + 2 * len(path) <= 250
+def fits_routed(body_len: int, path: bytes) -> bool:
+    """A source-routed frame with a body of ``body_len`` bytes along ``path``
+    fits one 250-byte frame: header 17, dst 8, tag 8, the source route and
+    the record it grows."""
+    return 33 + body_len + 4 + 2 * len(path) <= 250
 
 
 def reverse_path(rec: bytes) -> bytes:
