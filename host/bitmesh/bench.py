@@ -78,16 +78,18 @@ def bench_heap() -> dict[str, float]:
     compiled = ROOT / "build/mpy-unix"
     subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)],
                    check=True, timeout=300)
-    env = dict(os.environ, BITMESH_CORE_PATH=str(compiled))
+    # Paths relative to ROOT (the runs' working directory), as `make test-mpy`
+    # runs them: module paths are interned strings on the VM's heap.
+    env = dict(os.environ, BITMESH_CORE_PATH=str(compiled.relative_to(ROOT)))
     runs: list[tuple[str, list[str], dict[str, str] | None]] = [
-        (f"heap{wk}", [micropython(), "-X", f"heapsize={wk}wK", str(ROOT / "tests/mpy/budget.py")], env)
+        (f"heap{wk}", [micropython(), "-X", f"heapsize={wk}wK", "tests/mpy/budget.py"], env)
         for wk in (64, 110)]
     runs += [(f"heap{wk}_romfs", [sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), str(wk)], None)
              for wk in (64, 96)]
     # The same node with the flood router (the forwarding issue 2 specified):
     # every table but the bitmesh router's.
     flood = dict(env, BITMESH_BUDGET_ROUTER="flood")
-    runs += [("heap64_flood", [micropython(), "-X", "heapsize=64wK", str(ROOT / "tests/mpy/budget.py")],
+    runs += [("heap64_flood", [micropython(), "-X", "heapsize=64wK", "tests/mpy/budget.py"],
               flood),
              ("heap64_flood_romfs", [sys.executable, str(ROOT / "tests/mpy/budget_romfs.py"), "64"],
               flood)]

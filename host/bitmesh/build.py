@@ -61,6 +61,14 @@ def host_arch() -> str:
 BOARD_FLAGS = ["-X", "no-source-lines"]
 
 
+def source_name(rel: Path) -> str:
+    """The file name a module's bytecode carries (``-s``), for tracebacks: its
+    dotted module name, "bitmesh_core.mesh" for bitmesh_core/mesh.py. Every
+    file name is an interned string on the board's heap; the module name is
+    interned anyway when the module is imported, so this one costs nothing."""
+    return ".".join(rel.with_suffix("").parts)
+
+
 def _compile(src: Path, dst: Path, source_name: str, arch: str | None) -> None:
     """Compile one module. Without an arch, a module with viper/native code
     cannot be compiled: it ships as source and the board compiles it."""
@@ -87,10 +95,10 @@ def build(out: Path, arch: str | None = None) -> dict[str, str]:
         if f.name in SOURCE_FILES:
             shutil.copyfile(f, out / f.name)
         else:
-            _compile(f, out / "lib" / (f.stem + ".mpy"), f.name, arch)
+            _compile(f, out / "lib" / (f.stem + ".mpy"), f.stem, arch)
     for f in sorted(CORE.rglob("*.py")):
         rel = f.relative_to(CORE.parent)
-        _compile(f, out / "lib" / rel.with_suffix(".mpy"), str(rel), arch)
+        _compile(f, out / "lib" / rel.with_suffix(".mpy"), source_name(rel), arch)
     manifest = {}
     for f in sorted(out.rglob("*")):
         if f.is_file() and f.name != "manifest.json":

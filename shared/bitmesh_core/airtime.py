@@ -11,10 +11,11 @@ break the mesh exactly when it is loaded.
 """
 
 from .clock import add, diff
+from .compat import const
 
 # Per-frame fixed cost in bits (PHY preamble + MAC header) so tiny frames are
 # not free.
-OVERHEAD_BITS = 400
+_OVERHEAD_BITS = const(400)
 
 
 class AirtimeBudget:
@@ -35,7 +36,7 @@ class AirtimeBudget:
 
     def airtime_us(self, nbytes: int) -> int:
         """Airtime of one frame of ``nbytes`` in microseconds."""
-        return (nbytes * 8 + OVERHEAD_BITS) * 1000000 // self.bitrate
+        return (nbytes * 8 + _OVERHEAD_BITS) * 1000000 // self.bitrate
 
     def _roll(self, now: int) -> None:
         if diff(now, self.start) >= self.window or diff(now, self.start) < 0:

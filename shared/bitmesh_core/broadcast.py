@@ -18,25 +18,27 @@ further copy it hears updates the coverage and may cancel the relay before it
 leaves the queue. Asking for two-fold coverage keeps delivery above 99% at
 10% loss per link; the count is configurable.
 
-Memory: one int bitmask and one status byte per peer slot, and at most
-``pending_relays`` scheduled relays.
+Memory: one bitmask per peer slot, kept as ``peer_slots / 8`` bytes in one
+fixed ``bytearray`` (a 128-bit int would cost three times that in objects,
+and the table is full on a crowded node), two status bytes per slot, and at
+most ``pending_relays`` scheduled relays.
 """
 
 from .clock import add, diff
-from .compat import TYPE_CHECKING
+from .compat import TYPE_CHECKING, const
 
 if TYPE_CHECKING:
     from typing import Any
 
-SYM_UNKNOWN = 2  # the neighbour has not listed its neighbours yet
+_SYM_UNKNOWN = const(2)  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
-SYM_YES = 1
-WELL_CONNECTED = 6  # neighbours of its own: one copy is enough on a link under LOSSY
-FAIRLY_CONNECTED = 5  # ... and on a link under FAIR_LOSS
-LOSSLESS = 1  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
-FAIR_LOSS = 12
-LOSSY = 20  # a link losing more heartbeats than this always wants two copies
-CROWDED_COPIES = 3  # copies heard from peers that cancel a relay when every slot is in use
+_SYM_YES = const(1)
+_WELL_CONNECTED = const(6)  # neighbours of its own: one copy is enough on a link under _LOSSY
+_FAIRLY_CONNECTED = const(5)  # ... and on a link under _FAIR_LOSS
+_LOSSLESS = const(1)  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
+_FAIR_LOSS = const(12)
+_LOSSY = const(20)  # a link losing more heartbeats than this always wants two copies
+_CROWDED_COPIES = const(3)  # copies heard from peers that cancel a relay when every slot is in use
 
 
 def popcount(x: int) -> int:
@@ -59,14 +61,15 @@ class Pending:
 
 
 class Coverage:
-    __slots__ = ("nb", "sym", "deg", "well", "crowded", "oneway", "pending", "cap", "cover",
+    __slots__ = ("nb", "w", "sym", "deg", "well", "crowded", "oneway", "pending", "cap", "cover",
                  "suppressed", "relayed")
 
     def __init__(self, peer_slots: int, pending_max: int, cover: int) -> None:
-        self.nb = [0] * peer_slots  # type: list[int]
+        self.w = (peer_slots + 7) >> 3  # bytes per mask
+        self.nb = bytearray(self.w * peer_slots)  # slot s: bytes s*w.., little-endian
         self.sym = bytearray(b"\x02" * peer_slots)
         self.deg = bytearray(peer_slots)  # neighbour count each peer reports
-        self.well = 0  # mask of peers with WELL_CONNECTED neighbours or more
+        self.well = 0  # mask of peers with _WELL_CONNECTED neighbours or more
         self.crowded = False  # every peer slot in use: more neighbours than we track
         self.oneway = False  # a neighbour we hear cannot hear us: links here are one-way
         self.pending = []  # type: list[Pending]
@@ -75,22 +78,41 @@ class Coverage:
         self.suppressed = 0
         self.relayed = 0
 
+    def mask(self, s: int) -> int:
+        """The peer slots neighbour ``s`` reported hearing."""
+        w = self.w
+        return int.from_bytes(self.nb[s * w:s * w + w], "little")
+
+    def _set_mask(self, s: int, mask: int) -> None:
+        w = self.w
+        self.nb[s * w:s * w + w] = mask.to_bytes(w, "little")
+
     def reset_slot(self, s: int) -> None:
-        self.nb[s] = 0
-        self.sym[s] = SYM_UNKNOWN
+        """Slot ``s`` holds a new neighbour: it reported nothing yet, and no
+        other neighbour's report counts it (the mask bit named the old one)."""
+        w = self.w
+        nb = self.nb
+        o = s * w
+        for i in range(o, o + w):
+            nb[i] = 0
+        self.sym[s] = _SYM_UNKNOWN
         self.deg[s] = 0
+        o = s >> 3
+        bit = 0xFF ^ (1 << (s & 7))
+        for i in range(o, len(nb), w):
+            nb[i] &= bit
 
     def neighbours(self, s: int, mask: int, lists_me: bool, partial: bool, count: int) -> None:
         """Neighbour ``s`` reported the ``count`` peers it hears (``mask``: those
         that are also ours, as slots)."""
         self.deg[s] = count if count < 255 else 255
         if partial:
-            self.nb[s] |= mask
+            self._set_mask(s, self.mask(s) | mask)
             if lists_me:
-                self.sym[s] = SYM_YES
+                self.sym[s] = _SYM_YES
         else:
-            self.nb[s] = mask
-            self.sym[s] = SYM_YES if lists_me else SYM_NO
+            self._set_mask(s, mask)
+            self.sym[s] = _SYM_YES if lists_me else SYM_NO
 
     def targets(self, used: bytearray, loss: bytearray) -> int:
         """Mask of peer slots (``used[s]`` set) that can hear this node. Also
@@ -116,8 +138,8 @@ class Coverage:
             else:
                 m |= 1 << s
                 ls = loss[s]
-                if ls < LOSSLESS or (ls < LOSSY and deg[s] >= WELL_CONNECTED) or (
-                        ls < FAIR_LOSS and deg[s] >= FAIRLY_CONNECTED):
+                if ls < _LOSSLESS or (ls < _LOSSY and deg[s] >= _WELL_CONNECTED) or (
+                        ls < _FAIR_LOSS and deg[s] >= _FAIRLY_CONNECTED):
                     w |= 1 << s
         self.well = w
         self.crowded = not free
@@ -130,12 +152,11 @@ class Coverage:
         send a link ack instead). We have not heard them with the frame, so
         silence from one of them means our copy was lost."""
         m = 0
-        nb = self.nb
         deg = self.deg
         x = targets & ~has
         s = 0
         while x:
-            if x & 1 and (deg[s] == 1 or deg[s] > popcount(nb[s]) + 1):
+            if x & 1 and (deg[s] == 1 or deg[s] > popcount(self.mask(s)) + 1):
                 m |= 1 << s
             x >>= 1
             s += 1
@@ -148,7 +169,7 @@ class Coverage:
         deg = self.deg
         s = 0
         while mask:
-            if mask & 1 and (deg[s] <= 2 or loss[s] >= LOSSY):
+            if mask & 1 and (deg[s] <= 2 or loss[s] >= _LOSSY):
                 return True
             mask >>= 1
             s += 1
@@ -158,12 +179,11 @@ class Coverage:
         """Targets that some other target lists as its neighbour: a copy of
         ours lost to them can still come from that neighbour."""
         m = 0
-        nb = self.nb
         x = targets
         s = 0
         while x:
             if x & 1:
-                m |= nb[s] & ~(1 << s)
+                m |= self.mask(s) & ~(1 << s)
             x >>= 1
             s += 1
         return m & targets
@@ -178,7 +198,7 @@ class Coverage:
         # covering our targets is not enough; where every slot is in use, the
         # neighbours we cannot track make our targets look uncovered. Both
         # fall back to counting copies (counter-based flooding).
-        return (self.crowded or self.oneway) and popcount(e.has) >= CROWDED_COPIES
+        return (self.crowded or self.oneway) and popcount(e.has) >= _CROWDED_COPIES
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,
               now: int) -> int:
@@ -188,7 +208,7 @@ class Coverage:
         once = 0
         if link >= 0:
             has = 1 << link
-            once = self.nb[link]
+            once = self.mask(link)
         e = Pending(pid, now, once, 0, has)
         if self._done(e, targets):
             self.suppressed += 1
@@ -216,7 +236,7 @@ class Coverage:
                 self.pending.pop(i)  # already sent
                 return False
             if link >= 0:
-                nb = self.nb[link]
+                nb = self.mask(link)
                 e.has |= 1 << link
                 e.twice |= e.once & nb
                 e.once |= nb
@@ -234,9 +254,9 @@ class Coverage:
             p.pop(0)
 
 
-SEEN_MARGIN_MS = 2000  # a flood younger than this may still be on its way to a neighbour
-SEEN_TRUNCATED = 0x80  # TLV_SEEN first byte: more floods were seen than listed
-REPAIRS_PER_FLOOD = 2  # resends of one flood, whoever asks: bounds what a rogue can draw
+_SEEN_MARGIN_MS = const(2000)  # a flood younger than this may still be on its way to a neighbour
+_SEEN_TRUNCATED = const(0x80)  # TLV_SEEN first byte: more floods were seen than listed
+_REPAIRS_PER_FLOOD = const(2)  # resends of one flood, whoever asks: bounds what a rogue can draw
 
 
 class RecentFloods:
@@ -245,11 +265,11 @@ class RecentFloods:
     missed every copy and so never relays or acks.
 
     Each heartbeat lists the 4-byte tags of these floods (TLV_SEEN: a byte
-    with the window in seconds and ``SEEN_TRUNCATED``, then tags newest
+    with the window in seconds and ``_SEEN_TRUNCATED``, then tags newest
     first). A neighbour whose list lacks a flood we hold, one old enough to
     have reached it and young enough to be inside its window, missed it:
     ``missing`` names it and the router sends our copy once more, at most
-    ``REPAIRS_PER_FLOOD`` times. Floods this node would not relay (rate
+    ``_REPAIRS_PER_FLOOD`` times. Floods this node would not relay (rate
     limited, out of hops, or we are a leaf) are listed but kept without a
     frame. Bounded: ``cap`` entries with a frame of at most 250 bytes, each
     forgotten after ``window`` ms. An entry is ``[pid, frame or None, time
@@ -284,7 +304,7 @@ class RecentFloods:
         n = len(es)
         out = bytearray(1 + 4 * n)
         w = self.window // 1000
-        out[0] = (w if w < 0x7F else 0x7F) | (SEEN_TRUNCATED if n >= self.cap else 0)
+        out[0] = (w if w < 0x7F else 0x7F) | (_SEEN_TRUNCATED if n >= self.cap else 0)
         for i in range(n):
             out[1 + 4 * i:5 + 4 * i] = es[n - 1 - i][0][:4]
         return bytes(out)
@@ -301,12 +321,12 @@ class RecentFloods:
             if e[0][:4] in tags:
                 listed_older = True
                 continue
-            if e[1] is None or e[4] >= REPAIRS_PER_FLOOD:
+            if e[1] is None or e[4] >= _REPAIRS_PER_FLOOD:
                 continue
             age = diff(now, e[2])
-            if age < SEEN_MARGIN_MS or age > win - SEEN_MARGIN_MS:
+            if age < _SEEN_MARGIN_MS or age > win - _SEEN_MARGIN_MS:
                 continue
-            if v[0] & SEEN_TRUNCATED and not listed_older:
+            if v[0] & _SEEN_TRUNCATED and not listed_older:
                 continue  # it may have dropped this one for newer ones
             out.append(e)
         return out

@@ -4,7 +4,7 @@ Identities (8 bytes) live in a ring in arrival order; an open-addressed index
 (linear probing, backward-shift deletion) finds them. Memory is allocated once:
 ``8 * capacity`` key bytes, ``2 * capacity`` times and ``2 * 2 * capacity``
 index bytes (14 KB for 1024 entries). Times are kept in 16-bit units of 1024
-ms (``TICK_SHIFT``): an age bound is a matter of seconds, and 16 bits at that
+ms (``_TICK_SHIFT``): an age bound is a matter of seconds, and 16 bits at that
 unit wrap after 18 hours, far beyond the largest bound (1 hour), which the
 sweep enforces every second. An entry leaves when it is the oldest and the
 ring is full, or when :meth:`expire` finds it older than ``max_age_ms``, so a frame heard again
@@ -17,7 +17,9 @@ ESP-NOW and again on BLE counts once (the cross-radio window is the age bound).
 
 from array import array
 
-TICK_SHIFT = 10  # stored times are now_ms >> 10 (units of 1.024 s), 16 bits
+from .compat import const
+
+_TICK_SHIFT = const(10)  # stored times are now_ms >> 10 (units of 1.024 s), 16 bits
 
 
 class DedupCache:
@@ -27,7 +29,7 @@ class DedupCache:
         self.cap = capacity
         # In 1.024 s units, rounded up: a frame stays a duplicate for at least
         # max_age_ms, and is forgotten at most about 2 s after that.
-        self.max_age = (max_age_ms + (1 << TICK_SHIFT) - 1) >> TICK_SHIFT
+        self.max_age = (max_age_ms + (1 << _TICK_SHIFT) - 1) >> _TICK_SHIFT
         self.keys = bytearray(8 * capacity)
         size = 1
         while size < 2 * capacity:
@@ -79,7 +81,7 @@ class DedupCache:
         slot = self.head
         o = slot * 8
         self.keys[o : o + 8] = key
-        self.times[slot] = (now >> TICK_SHIFT) & 0xFFFF
+        self.times[slot] = (now >> _TICK_SHIFT) & 0xFFFF
         self.index[-1 - j] = slot + 1
         self.head = (slot + 1) % self.cap
         self.count += 1
@@ -100,7 +102,7 @@ class DedupCache:
 
     def _age(self, now: int, slot: int) -> int:
         """Age of ring slot ``slot`` in 1.024 s units (16-bit wraparound)."""
-        return ((now >> TICK_SHIFT) - self.times[slot]) & 0xFFFF
+        return ((now >> _TICK_SHIFT) - self.times[slot]) & 0xFFFF
 
     def _drop_oldest(self) -> None:
         slot = self.tail

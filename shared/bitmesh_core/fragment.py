@@ -8,8 +8,9 @@ out or does not fit is dropped and counted by the node.
 """
 
 from .clock import diff
+from .compat import const
 
-MAX_FRAGMENTS = 32
+_MAX_FRAGMENTS = const(32)
 
 
 def split(payload: bytes, chunk: int) -> "list[bytes]":
@@ -55,7 +56,7 @@ class Reassembler:
         msg_id = (frag[0] << 8) | frag[1]
         index = frag[2]
         count = frag[3]
-        if count == 0 or count > MAX_FRAGMENTS or index >= count:
+        if count == 0 or count > _MAX_FRAGMENTS or index >= count:
             return "bad_frag"
         key = src + bytes((frag[0], frag[1]))
         p = self.partials.get(key)

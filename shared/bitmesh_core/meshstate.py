@@ -9,7 +9,7 @@ from array import array
 
 from .broadcast import SYM_NO, Coverage, RecentFloods, popcount
 from .clock import add, diff
-from .compat import TYPE_CHECKING
+from .compat import TYPE_CHECKING, const
 from .events import PartitionHealed, PartitionSuspected, SendFailed
 from .holdq import WAIT, Held, HoldQueue, MsgDedup
 from .keytable import IdRing, KeyTable
@@ -35,11 +35,11 @@ from .waits import FloodWait, HopWait, OriginLimiter
 OP_REPLY = 1
 OP_ERROR = 2
 MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
-REPLY_GAP_MS = 1000
-SRC_RELAYED = 16  # source-routed frames remembered: we link-ack a copy we relayed
-SPARSE = 3  # at most this many neighbours: flood relays wait for passive acks
-LOSS_PER_RETRY = 3  # heartbeat-loss percent that earns a source-routed hop one more try
-ONE_WAY_PENALTY = 1 << 16  # below any path whose first hop hears us
+_REPLY_GAP_MS = const(1000)
+_SRC_RELAYED = const(16)  # source-routed frames remembered: we link-ack a copy we relayed
+_SPARSE = const(3)  # at most this many neighbours: flood relays wait for passive acks
+_LOSS_PER_RETRY = const(3)  # heartbeat-loss percent that earns a source-routed hop one more try
+_ONE_WAY_PENALTY = const(1 << 16)  # below any path whose first hop hears us
 
 if TYPE_CHECKING:
     from typing import Any
@@ -70,7 +70,7 @@ class MeshState(Router):
         self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
         self.dead_end = False
-        self.fwd = IdRing(SRC_RELAYED, 8)  # pids we relayed on a source route
+        self.fwd = IdRing(_SRC_RELAYED, 8)  # pids we relayed on a source route
         self.gone = []  # type: list[bytes]  # short ids of neighbours lost lately (8)
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0,
@@ -101,7 +101,7 @@ class MeshState(Router):
         if s < 0:
             return 0
         if self.cov.sym[s] == SYM_NO:
-            return ONE_WAY_PENALTY
+            return _ONE_WAY_PENALTY
         r = self.node.peers.rep[s]
         return 0 if r >= 40 else (40 - r) * 2
 
@@ -221,10 +221,6 @@ class MeshState(Router):
         s = self.node.peers.slot(peer)
         if s >= 0:
             self.cov.reset_slot(s)
-            bit = ~(1 << s)
-            nb = self.cov.nb
-            for i in range(len(nb)):
-                nb[i] &= bit
         self._learn(peer, b"", False, now)
 
     def peer_lost(self, peer: bytes, now: int) -> None:
@@ -267,7 +263,7 @@ class MeshState(Router):
         if tg < 0:
             tg = self._targets()
         anyone = False
-        if popcount(tg) > SPARSE:
+        if popcount(tg) > _SPARSE:
             # Dense: redundant copies cover a loss, except to a neighbour
             # no other neighbour of ours reaches (a bridge out of here). A
             # full peer table means more neighbours than we track: their
@@ -298,7 +294,7 @@ class MeshState(Router):
         extra = 2 if w.ptype == T_ROUTE else 0
         s = self._slot_of_short(w.nxt) if c.hop_retries else -1  # 0: no data retries
         if s >= 0:
-            extra += self.node.peers.loss[s] // LOSS_PER_RETRY
+            extra += self.node.peers.loss[s] // _LOSS_PER_RETRY
         return c.hop_retries + (extra if extra < 6 else 6)
 
     def _flood_heard(self, pid: bytes, link: int) -> None:
@@ -363,7 +359,7 @@ class MeshState(Router):
             return
         rep = self.replied
         s = rep.get(src)
-        if s >= 0 and 0 <= diff(now, self.replied_t[s]) < REPLY_GAP_MS:
+        if s >= 0 and 0 <= diff(now, self.replied_t[s]) < _REPLY_GAP_MS:
             return
         if s < 0:  # src is a decoded frame's 8-byte sender id
             if len(rep) >= rep.cap:

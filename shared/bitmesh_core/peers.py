@@ -15,14 +15,15 @@ peers therefore refuses the newcomer rather than churning (counted).
 from array import array
 
 from .clock import diff
+from .compat import const
 from .keytable import KeyTable
 
-ADDR_LEN = 6  # link addresses are MAC-sized on every interface (ESP-NOW, BLE, sim)
+_ADDR_LEN = const(6)  # link addresses are MAC-sized on every interface (ESP-NOW, BLE, sim)
 
 ROLE_CODES = {"relay": 0, "leaf": 1, "gateway": 2, "treasury": 3}
 ROLE_NAMES = ("relay", "leaf", "gateway", "treasury")
 REP_START = 50
-TOKEN_SCALE = 16  # tokens are stored in 1/16ths so refill is integer math
+_TOKEN_SCALE = const(16)  # tokens are stored in 1/16ths so refill is integer math
 
 
 class PeerTable:
@@ -37,7 +38,7 @@ class PeerTable:
         self.rate = rate_per_s
         self.burst = burst
         self.by_id = KeyTable(capacity, 8)
-        self.by_addr = KeyTable(capacity, ADDR_LEN)
+        self.by_addr = KeyTable(capacity, _ADDR_LEN)
         self.iface = bytearray(capacity)
         self.last_seen = array("i", bytes(4 * capacity))
         self.first_seen = array("i", bytes(4 * capacity))
@@ -80,7 +81,7 @@ class PeerTable:
 
     def add(self, node_id: bytes, addr: bytes, iface: int, now: int) -> int:
         """Insert a neighbour; returns its slot, or -1 when the table refuses it."""
-        if len(addr) != ADDR_LEN:
+        if len(addr) != _ADDR_LEN:
             return -1
         if len(self.by_id) < self.cap:
             s = self.by_id.free_slot()
@@ -102,7 +103,7 @@ class PeerTable:
         self.latency[s] = 0
         self.rep[s] = REP_START
         self.role[s] = 0
-        self.tokens[s] = self.burst * TOKEN_SCALE
+        self.tokens[s] = self.burst * _TOKEN_SCALE
         self.tok_t[s] = now
         self.beacon[s] = -1
         return s
@@ -130,7 +131,7 @@ class PeerTable:
     def relink(self, s: int, addr: bytes, iface: int) -> None:
         """A known peer was heard at a new link address or interface."""
         old = self.by_addr.key_at(s)
-        if old != addr and len(addr) == ADDR_LEN:
+        if old != addr and len(addr) == _ADDR_LEN:
             if self.by_addr.get(old) == s:
                 self.by_addr.pop(old)
             other = self.by_addr.get(addr)
@@ -173,15 +174,15 @@ class PeerTable:
         el = diff(now, self.tok_t[s])
         t = self.tokens[s]
         if el > 0:
-            t += el * self.rate * TOKEN_SCALE // 1000
-            top = self.burst * TOKEN_SCALE
+            t += el * self.rate * _TOKEN_SCALE // 1000
+            top = self.burst * _TOKEN_SCALE
             if t > top:
                 t = top
             self.tok_t[s] = now
-        if t < TOKEN_SCALE:
+        if t < _TOKEN_SCALE:
             self.tokens[s] = t
             return False
-        self.tokens[s] = t - TOKEN_SCALE
+        self.tokens[s] = t - _TOKEN_SCALE
         return True
 
     def adjust_rep(self, s: int, delta: int) -> None:

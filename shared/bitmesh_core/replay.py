@@ -3,7 +3,7 @@
 Each origin numbers its frames ``boot_count << 20 | counter``; the boot count
 is persisted by the shell, so sequence numbers only grow across reboots. A
 frame is accepted when its seq is newer than the highest seen from that origin,
-or within the last ``WINDOW`` and not yet seen. A captured frame sent again
+or within the last ``_WINDOW`` and not yet seen. A captured frame sent again
 later is rejected, and dedup (checked first) keeps ordinary flood copies out of
 the replay count.
 
@@ -16,9 +16,10 @@ a frame of a forgotten origin is accepted once as new).
 from array import array
 
 from .clock import diff
+from .compat import const
 from .keytable import KeyTable
 
-WINDOW = 30
+_WINDOW = const(30)
 _MASK = 0x3FFFFFFF
 
 
@@ -52,11 +53,11 @@ class ReplayGuard:
         if seq > top:
             self.hops[s] = hops
             shift = seq - top
-            self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < WINDOW else 1
+            self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < _WINDOW else 1
             self.top[s] = seq
             return True
         back = top - seq
-        if back >= WINDOW:
+        if back >= _WINDOW:
             return False
         m = 1 << back
         b = self.bits[s]

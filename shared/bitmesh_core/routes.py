@@ -21,11 +21,12 @@ Only the paths themselves are objects.
 from array import array
 
 from .clock import diff
+from .compat import const
 from .keytable import KeyTable
 
-REL_VERIFIED = 60
-REL_GUESS = 50
-REL_DROP = 15  # a path whose reliability falls below this is forgotten
+_REL_VERIFIED = const(60)
+_REL_GUESS = const(50)
+_REL_DROP = const(15)  # a path whose reliability falls below this is forgotten
 
 
 class RouteTable:
@@ -101,8 +102,8 @@ class RouteTable:
                 self.t[j] = now
                 if verified and not self.ver[j]:
                     self.ver[j] = 1
-                    if self.rel[j] < REL_VERIFIED:
-                        self.rel[j] = REL_VERIFIED
+                    if self.rel[j] < _REL_VERIFIED:
+                        self.rel[j] = _REL_VERIFIED
                 return False
             sc = self._score(j, now)
             if sc < worst_score:
@@ -111,14 +112,14 @@ class RouteTable:
         j = empty
         if j < 0:
             # Replace the worst path only when the newcomer would outscore it.
-            new_score = (REL_VERIFIED + 10 if verified else REL_GUESS) - 30 * (len(path) >> 2)
+            new_score = (_REL_VERIFIED + 10 if verified else _REL_GUESS) - 30 * (len(path) >> 2)
             if new_score <= worst_score:
                 return False
             j = worst
         self.paths[j] = path
         self.t[j] = now
         self.ver[j] = 1 if verified else 0
-        self.rel[j] = REL_VERIFIED if verified else REL_GUESS
+        self.rel[j] = _REL_VERIFIED if verified else _REL_GUESS
         return not had
 
     def _score(self, j: int, now: int) -> int:
@@ -202,7 +203,7 @@ class RouteTable:
         if j < 0:
             return
         r = self.rel[j] // 2
-        if r < REL_DROP:
+        if r < _REL_DROP:
             self.paths[j] = None
             s = j // self.k
             for i in range(s * self.k, s * self.k + self.k):

@@ -88,8 +88,7 @@ def release(node: "MeshNode", live: "Callable[[], int]", bitmesh: bool) -> "list
             r.gone.clear()
             r.replied = r.fwd = r.gone = None
         elif name == "coverage_shorts":
-            r.cov.nb.clear()  # two-hop masks, pending relays, short-id index
-            r.cov.pending.clear()
+            r.cov.pending.clear()  # with the two-hop masks and the short-id index
             r.cov = r.shorts = None
         elif name == "dedup":
             node.dedup = None

