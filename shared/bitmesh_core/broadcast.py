@@ -83,6 +83,18 @@ class Coverage:
         w = self.w
         return int.from_bytes(self.nb[s * w:s * w + w], "little")
 
+    def _listed(self, s: int) -> int:
+        """How many of our peer slots neighbour ``s`` reported: counted in its
+        row's bytes, so the per-relay check allocates no int for it."""
+        nb = self.nb
+        n = 0
+        for i in range(s * self.w, s * self.w + self.w):
+            x = nb[i]
+            while x:
+                x &= x - 1
+                n += 1
+        return n
+
     def _set_mask(self, s: int, mask: int) -> None:
         w = self.w
         self.nb[s * w:s * w + w] = mask.to_bytes(w, "little")
@@ -156,7 +168,7 @@ class Coverage:
         x = targets & ~has
         s = 0
         while x:
-            if x & 1 and (deg[s] == 1 or deg[s] > popcount(self.mask(s)) + 1):
+            if x & 1 and (deg[s] == 1 or deg[s] > self._listed(s) + 1):
                 m |= 1 << s
             x >>= 1
             s += 1

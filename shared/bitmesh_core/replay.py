@@ -20,7 +20,7 @@ from .compat import const
 from .keytable import KeyTable
 
 _WINDOW = const(30)
-_MASK = 0x3FFFFFFF
+_MASK = const(0x3FFFFFFF)
 
 
 class ReplayGuard:
