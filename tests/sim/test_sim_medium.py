@@ -116,8 +116,24 @@ def test_collisions_hide_simultaneous_frames_from_a_middle_node() -> None:
                       topology={"kind": "line", "count": 3, "spacing_m": 50},
                       node_defaults={"ttl": 1}, traffic=traffic)
         e = Engine(sc, "flood")
-        e.run()
+        res = e.run()
         assert [m.delivered for m in e.col.msgs] == [expect, expect]
+        assert (res["drops"].get("collision", 0) >= 2) == collisions
+
+
+def test_carrier_sense_defers_a_frame_while_another_is_on_the_air() -> None:
+    # n2 hears n0's frame begin 0.3 ms earlier, waits for it to end and backs
+    # off: with collisions modelled, neighbours that hear each other take turns.
+    traffic = [{"kind": "broadcast", "count": 1, "size": 20, "start_s": 7.0005, "from": "n0"},
+               {"kind": "broadcast", "count": 1, "size": 20, "start_s": 7.0008, "from": "n2"}]
+    sc = scenario(radio={"range_m": 60, "collisions": True},
+                  topology={"kind": "line", "count": 3, "spacing_m": 25},
+                  node_defaults={"ttl": 1}, traffic=traffic)
+    e = Engine(sc, "flood")
+    res = e.run()
+    assert [m.delivered for m in e.col.msgs] == [{1, 2}, {0, 1}]
+    assert res["airtime"]["carrier_deferrals"] >= 1
+    assert "collision" not in res["drops"]
 
 
 def test_kill_and_revive() -> None:

@@ -76,6 +76,18 @@ def test_more_neighbours_than_peer_slots_does_not_storm() -> None:
     assert res["broadcast"]["tx_per_message"] <= 0.5 * 40
 
 
+def test_a_dense_mesh_with_collisions_keeps_the_broadcast_targets() -> None:
+    """80 nodes of about 20 neighbours, 10% loss, collisions and carrier sense:
+    relays suppressed by what they hear still reach everyone, at under half
+    of blind flooding's transmissions."""
+    sc = load_scenario(SCENARIOS / "routing-collisions-80.json")
+    flood, ours = (run_scenario(sc, r, duration_s=100) for r in ("flood", "bitmesh"))
+    assert ours["drops"].get("collision", 0) > 0 and ours["airtime"]["carrier_deferrals"] > 0
+    assert ours["broadcast"]["delivery_ratio"] >= 0.99
+    assert ours["broadcast"]["tx_per_message"] <= 0.5 * flood["broadcast"]["tx_per_message"]
+    assert ours["unicast"]["delivery_ratio"] >= max(0.99, flood["unicast"]["delivery_ratio"])
+
+
 def test_a_dead_ends_link_ack_counts_with_its_broadcast() -> None:
     # n0 - n1 - n2 with two hops of TTL: n2 gets the relay with none left,
     # so it acks it instead of relaying. Origin, relay and ack: 3 frames.

@@ -7,7 +7,8 @@ Nothing here sleeps or reads the wall clock, except ``wall_s`` in the result.
 
 Per node the engine keeps: the MeshNode (None while dead), a 6-byte link
 address, a radio queue (a node transmits one frame at a time; frames queue
-behind its own airtime) and the time of its next wake-up. After anything
+behind its own airtime and, with collisions modelled, behind frames it hears
+on the air: carrier sense) and the time of its next wake-up. After anything
 touches a node (a reception, a timer, an application send) :meth:`service`
 moves its outgoing frames to the radio, hands its events to the metrics
 collector and schedules its next ``handle_timer`` at ``next_timer()``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +40,12 @@ from bitmesh_core.rng import SeededRng
 from bitmesh_core.router import router_class
 
 SAMPLE_US = 5_000_000  # how often table sizes are sampled
+# 802.11b DCF at ESP-NOW's 1 Mbps: with collisions modelled, a node that hears
+# a frame on the air defers until it ends, then waits DIFS and a random
+# backoff of 0..CW_SLOTS-1 slots (carrier sense, as the Wi-Fi MAC does).
+DIFS_US = 50
+SLOT_US = 20
+CW_SLOTS = 32
 COPY_WINDOW_US = 30_000_000  # retry copies of one frame are told apart this long
 
 
@@ -117,6 +125,7 @@ class Engine:
         self.cds: int | None = None
         self.mtu = sc.radio.mtu
         self.collisions = sc.radio.collisions
+        self.backoff = random.Random(f"csma/{sc.seed}")
         # The airtime budget counts frames at the scenario's radio bitrate
         # unless its node_defaults override the knob.
         base: dict[str, Any] = {"bitrate_bps": sc.radio.bitrate_bps}
@@ -193,6 +202,16 @@ class Engine:
     # --------------------------------------------------------------- radio
     def start_tx(self, i: int) -> None:
         q = self.radio_q[i]
+        if self.collisions and q:
+            last = self.rx_last[i]
+            if last is not None and last[0] > self.now_us:
+                # Carrier sense: the channel is busy here; try again after it.
+                self.busy[i] = True
+                self.col.deferrals += 1
+                self.seq += 1
+                t = last[0] + DIFS_US + SLOT_US * self.backoff.randrange(CW_SLOTS)
+                heapq.heappush(self.heap, (t, self.seq, self._deferred, i))
+                return
         while q:
             _iface, addr, frame = q.popleft()
             data = bytes(frame)
@@ -207,6 +226,11 @@ class Engine:
             heapq.heappush(self.heap, (self.now_us + air, self.seq, self._tx_end,
                                        (i, self.gen[i], data, addr, coll, air)))
             return
+
+    def _deferred(self, i: int) -> None:
+        self.busy[i] = False
+        if self.radio_q[i] and self.nodes[i] is not None:
+            self.start_tx(i)
 
     def _collide(self, i: int, air: int) -> set[int]:
         """Receivers where this frame overlaps another one (both are lost there)."""
@@ -246,9 +270,13 @@ class Engine:
         lost = self.medium.lost
         src = self.addrs[i]
         now_ms = self.now_ms
+        drops = self.col.medium_drops
         for j, thr, rssi in nbrs:
             nd = nodes[j]
-            if nd is None or (thr and lost(thr, i, j, key, copy)) or (coll and j in coll):
+            if nd is None or (thr and lost(thr, i, j, key, copy)):
+                continue
+            if coll and j in coll:
+                drops["collision"] = drops.get("collision", 0) + 1
                 continue
             nd.receive(0, frame, rssi, now_ms, src)
             self.service(j)

@@ -108,6 +108,7 @@ class Collector:
         self.max_routes = 0
         self.max_dedup = 0
         self.medium_drops: dict[str, int] = {}
+        self.deferrals = 0  # transmissions that waited for a busy channel (collisions on)
 
     # ------------------------------------------------------------- sending
     def new_msg(self, kind: str, origin: int, dst: int, t_us: int) -> int:
@@ -244,7 +245,7 @@ class Collector:
             },
             "tables": {"max_peers": self.max_peers, "max_routes": self.max_routes,
                        "max_dedup": self.max_dedup},
-            "airtime": {"max_utilization": round(util, 4)},
+            "airtime": {"max_utilization": round(util, 4), "carrier_deferrals": self.deferrals},
             "timeline": [[round(m.t_us / 1e6, 3), m.kind, _outcome(m)] for m in self.msgs],
         }
 

@@ -33,6 +33,7 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("max routes", "tables", "max_routes", "d"),
     ("max dedup", "tables", "max_dedup", "d"),
     ("max airtime utilisation", "airtime", "max_utilization", "pct"),
+    ("carrier-sense waits", "airtime", "carrier_deferrals", "d"),
     ("greedy CDS (reference)", "reference", "cds_greedy", "d"),
     ("wall s", "", "wall_s", ".2f"),
 ]
