@@ -241,7 +241,9 @@ class MeshRouter(MeshState):
             return seq
         mid = seq if msg_id < 0 else msg_id
         if self.part.is_lost(dst):
-            self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT))
+            h = Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT)
+            h.tries = tries
+            self._hold(h)
             self.st["held"] += 1
         else:
             # No route reply in time: the suppressed flood missed (a one-way
@@ -358,8 +360,7 @@ class MeshRouter(MeshState):
                             self.routes.success(h.dst, h.path, now)
                     elif h.tries == 0:
                         self.st["blind"] += 1
-                        self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id,
-                                   True)
+                        self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, True)
                     elif h.tries >= 2:
                         n.push_event(SendFailed(h.dst, h.msg_id, "unreachable"))
                     else:
@@ -367,6 +368,11 @@ class MeshRouter(MeshState):
                         h.until = add(now, c.hold_ms)
                         self._hold(h)
                         self.st["held"] += 1
+                elif h.tries < 2:
+                    # No word from the destination all hold: one last flood (one at the edge
+                    # of range may miss two floods, yet never send us a frame that frees it).
+                    self.st["resent"] += 1
+                    self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, False, 2)
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)

@@ -137,6 +137,27 @@ def test_store_and_forward_for_a_briefly_unreachable_destination() -> None:
     assert healed and m.id(2) in healed[0].back
 
 
+def test_a_held_message_gets_one_last_flood_when_its_hold_ends() -> None:
+    # 0 - 1 - 2 - 3: 3 is cut off while 0 floods to it, then comes back; it
+    # never sends 0 a frame (nothing would release the held message), so the
+    # flood 0 sends when the hold ends is what delivers it.
+    cfg = dict(FAST)
+    cfg["hold_ms"] = 4000
+    m = Mesh(4, line(4), config=cfg)
+    m.run(3000)
+    m.block(2, 3)
+    m.nodes[0].send_message(m.id(3), b"edge", m.now)
+    m.run(5500)  # the flood and its blind repeat get no reply: held
+    assert router_stats(m, 0)["hold"] == 1 and router_stats(m, 0)["blind"] == 1
+    m.unblock_all()
+    m.run(2500)
+    assert m.delivered(3, b"edge") == 0  # still held
+    m.run(2500)
+    assert m.delivered(3, b"edge") == 1
+    assert router_stats(m, 0)["resent"] == 1
+    assert not m.kinds(0, "send_failed")
+
+
 def test_route_list_shows_learned_routes_for_status() -> None:
     m = Mesh(4, line(4), config=FAST)
     m.run(3000)
