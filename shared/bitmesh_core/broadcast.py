@@ -35,9 +35,9 @@ SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 _SYM_YES = const(1)
 _WELL_CONNECTED = const(6)  # neighbours of its own: one copy is enough on a link under _LOSSY
 _FAIRLY_CONNECTED = const(5)  # ... and on a link under _FAIR_LOSS
-_LOSSLESS = const(1)  # heartbeat-loss estimate (percent, EWMA) below which one copy suffices
-_FAIR_LOSS = const(12)
-_LOSSY = const(20)  # a link losing more heartbeats than this always wants two copies
+_LOSSLESS = const(1)  # heartbeat loss (percent, peers.loss) below which one copy suffices
+_FAIR_LOSS = const(28)
+_LOSSY = const(40)  # a link losing more heartbeats than this always wants two copies
 _CROWDED_COPIES = const(3)  # copies heard from peers that cancel a relay when every slot is in use
 
 

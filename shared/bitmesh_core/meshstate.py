@@ -38,7 +38,7 @@ MAX_LISTED = 40  # neighbour ids per heartbeat (fits the 250-byte frame)
 _REPLY_GAP_MS = const(1000)
 _SRC_RELAYED = const(16)  # source-routed frames remembered: we link-ack a copy we relayed
 _SPARSE = const(3)  # at most this many neighbours: flood relays wait for passive acks
-_LOSS_PER_RETRY = const(3)  # heartbeat-loss percent that earns a source-routed hop one more try
+_LOSS_PER_RETRY = const(7)  # heartbeat-loss percent that earns a source-routed hop one more try
 _ONE_WAY_PENALTY = const(1 << 16)  # below any path whose first hop hears us
 
 if TYPE_CHECKING:

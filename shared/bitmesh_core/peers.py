@@ -159,8 +159,16 @@ class PeerTable:
         gap = (counter - last) & 0xFFFF
         if gap == 0 or gap > 64:  # reboot or long silence: no evidence
             return
-        lost_pct = (gap - 1) * 100 // gap
-        self.loss[s] = (self.loss[s] * 7 + lost_pct) // 8
+        # An EWMA over heartbeat slots, 1/8 a slot: this heartbeat stands for
+        # ``gap`` slots, gap - 1 of them missed, so it moves the estimate gap
+        # times as far (at most all the way). Weighing every heartbeat alike
+        # read 3% at 10% loss: the missed ones were under-counted.
+        d = ((gap - 1) * 100 // gap - self.loss[s]) * (gap if gap < 8 else 8)
+        if d >= 0:
+            self.loss[s] += (d + 4) >> 3
+        else:
+            d = (4 - d) >> 3
+            self.loss[s] -= d if d else 1  # rounded, yet it still comes down to 0
 
     def rtt(self, s: int, ms: int) -> None:
         if ms < 0:

@@ -1,6 +1,7 @@
 """The fixed-memory tables the router keeps ids in, on both runtimes."""
 
 from bitmesh_core.keytable import IdRing, KeyTable
+from bitmesh_core.peers import PeerTable
 from bitmesh_core.routes import RouteTable
 
 
@@ -49,3 +50,34 @@ def test_route_table_evicts_the_destination_heard_least_lately() -> None:
     assert not rt.learn(b"not-an-id", b"", True, 6000)  # ignored, not raised
     assert rt.remove_via(bytes((1, 2, 3, 2)), _id(9)) == [_id(2)]
     assert len(rt) == 2
+
+
+def _loss_readings(every: int, beats: int) -> "list[int]":
+    """The loss estimate after each heartbeat heard, when one heartbeat in
+    ``every`` is missed (0: none)."""
+    t = PeerTable(4, 10, 20)
+    s = t.add(_id(1), b"\x02\x00\x00\x00\x00\x01", 0, 0)
+    out = []
+    for c in range(1, beats + 1):
+        if every and c % every == 0:
+            continue
+        t.beacon_counter(s, c)
+        out.append(t.loss[s])
+    return out
+
+
+def test_heartbeat_loss_estimate_reads_the_share_of_heartbeats_missed() -> None:
+    for every, pct in ((10, 10), (5, 20), (2, 50)):
+        r = _loss_readings(every, 400)[-100:]
+        mean = sum(r) / len(r)
+        assert pct - 3 <= mean <= pct + 3, (pct, mean)
+    assert _loss_readings(0, 100) == [0] * 100
+    # After a bad spell the estimate comes all the way back to 0.
+    t = PeerTable(4, 10, 20)
+    s = t.add(_id(1), b"\x02\x00\x00\x00\x00\x01", 0, 0)
+    for c in range(1, 41, 2):
+        t.beacon_counter(s, c)
+    assert t.loss[s] >= 40
+    for c in range(41, 120):
+        t.beacon_counter(s, c)
+    assert t.loss[s] == 0
