@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import pytest
 import serial
 
 sys.path.insert(0, str(Path(__file__).parent))
-from toolkit_boards import BITMESH, PtyBoard, logger_script, one_line_error, run_cli  # noqa: E402
+from toolkit_boards import PtyBoard, logger_script, one_line_error, run_cli, start_logs  # noqa: E402
 
 pytestmark = pytest.mark.vboard
 
@@ -46,9 +45,7 @@ def test_collect_through_unplug_and_replug(tmp_path: Path) -> None:
     b2.start(logger_script(1, ["b1"]), interactive=False)
     first_pty = b1.pty_path
     out = tmp_path / "logs"
-    proc = subprocess.Popen([str(BITMESH), "logs", "--port", b1.port, "--port", b2.port,
-                             "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_logs("--port", b1.port, "--port", b2.port, "--out", str(out))
     try:
         wait_for(lambda: len(ticks(read_jsonl(out / "b1.jsonl"), 1)) >= 20, "b1 boot 1")
         b1.kill()  # unplug: the VM dies, its pty and the symlink vanish
@@ -56,7 +53,7 @@ def test_collect_through_unplug_and_replug(tmp_path: Path) -> None:
         b1.start(logger_script(2, ["b2"]), interactive=False)  # replug, maybe a new pty
         wait_for(lambda: len(ticks(read_jsonl(out / "b1.jsonl"), 2)) >= 20, "b1 boot 2")
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        _, err = proc.communicate(timeout=60)  # a loaded CI machine stops slowly
+        _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()

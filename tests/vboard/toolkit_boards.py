@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -124,6 +125,20 @@ def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[st
     """Run the real ``bitmesh`` console script."""
     return subprocess.run([str(BITMESH), *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _ctrl_c_stops() -> None:
+    # A job started in the background by a non-interactive shell (`make test &`)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # the Ctrl-C these tests send would be lost.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_logs(*args: str) -> subprocess.Popen[str]:
+    """Start ``bitmesh logs ARGS`` as a user would in a terminal, where Ctrl-C
+    (SIGINT) stops it, whatever the test run itself inherited."""
+    return subprocess.Popen([str(BITMESH), "logs", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_stops)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
