@@ -28,7 +28,7 @@ class Held:
                  "state", "tries")
 
     def __init__(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int,
-                 msg_id: int, until: int, state: int) -> None:
+                 msg_id: int, until: int, state: int, tries: int = 0) -> None:
         self.dst = dst
         self.ptype = ptype
         self.body = body
@@ -39,7 +39,7 @@ class Held:
         self.path = None  # type: bytes | None
         self.until = until
         self.state = state
-        self.tries = 0
+        self.tries = tries
 
 
 class HoldQueue:

@@ -8,7 +8,7 @@ that the node does not already catch.
 """
 
 from .clock import add, diff
-from .compat import TYPE_CHECKING
+from .compat import TYPE_CHECKING, const
 from .events import SendFailed
 from .holdq import SENT, WAIT, Held
 from .meshstate import OP_ERROR, OP_REPLY, MeshState
@@ -37,6 +37,9 @@ from .waits import HopWait
 
 if TYPE_CHECKING:
     from .node import MeshNode
+
+# Held.tries of a message's last flood: no reply to it, and SendFailed is reported.
+_LAST_FLOOD = const(2)
 
 
 class MeshRouter(MeshState):
@@ -240,10 +243,9 @@ class MeshRouter(MeshState):
         if ptype == T_ROUTE or ptype == T_ACK:
             return seq
         mid = seq if msg_id < 0 else msg_id
+        tries = tries or (1 if blind else 0)
         if self.part.is_lost(dst):
-            h = Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT)
-            h.tries = tries
-            self._hold(h)
+            self._hold(Held(dst, ptype, body, flags, prio, mid, add(now, c.hold_ms), WAIT, tries))
             self.st["held"] += 1
         else:
             # No route reply in time: the suppressed flood missed (a one-way
@@ -252,9 +254,8 @@ class MeshRouter(MeshState):
             # The reply crosses the mesh twice: three relay windows a hop each way.
             wait = 6 * c.bcast_window_ms * n.replay.hops_to(dst)
             h = Held(dst, ptype, body, flags, prio, mid,
-                     add(now, wait if wait > 40 * c.hop_ack_ms else 40 * c.hop_ack_ms), SENT)
+                     add(now, wait if wait > 40 * c.hop_ack_ms else 40 * c.hop_ack_ms), SENT, tries)
             h.pid = pid
-            h.tries = tries if tries else (1 if blind else 0)
             self._hold(h)
         return seq
 
@@ -361,18 +362,18 @@ class MeshRouter(MeshState):
                     elif h.tries == 0:
                         self.st["blind"] += 1
                         self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, True)
-                    elif h.tries >= 2:
+                    elif h.tries >= _LAST_FLOOD:
                         n.push_event(SendFailed(h.dst, h.msg_id, "unreachable"))
                     else:
                         h.state = WAIT
                         h.until = add(now, c.hold_ms)
                         self._hold(h)
                         self.st["held"] += 1
-                elif h.tries < 2:
+                elif h.tries < _LAST_FLOOD:
                     # No word from the destination all hold: one last flood (one at the edge
                     # of range may miss two floods, yet never send us a frame that frees it).
                     self.st["resent"] += 1
-                    self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, False, 2)
+                    self._send(h.dst, h.ptype, h.body, h.flags, h.prio, now, h.msg_id, False, _LAST_FLOOD)
                 else:
                     n.push_event(SendFailed(h.dst, h.msg_id, "hold_expired"))
         self.cov.expire(now)

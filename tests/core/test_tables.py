@@ -52,11 +52,15 @@ def test_route_table_evicts_the_destination_heard_least_lately() -> None:
     assert len(rt) == 2
 
 
+def _one_peer() -> "tuple[PeerTable, int]":
+    t = PeerTable(4, 10, 20)
+    return t, t.add(_id(1), b"\x02\x00\x00\x00\x00\x01", 0, 0)
+
+
 def _loss_readings(every: int, beats: int) -> "list[int]":
     """The loss estimate after each heartbeat heard, when one heartbeat in
     ``every`` is missed (0: none)."""
-    t = PeerTable(4, 10, 20)
-    s = t.add(_id(1), b"\x02\x00\x00\x00\x00\x01", 0, 0)
+    t, s = _one_peer()
     out = []
     for c in range(1, beats + 1):
         if every and c % every == 0:
@@ -73,8 +77,7 @@ def test_heartbeat_loss_estimate_reads_the_share_of_heartbeats_missed() -> None:
         assert pct - 3 <= mean <= pct + 3, (pct, mean)
     assert _loss_readings(0, 100) == [0] * 100
     # After a bad spell the estimate comes all the way back to 0.
-    t = PeerTable(4, 10, 20)
-    s = t.add(_id(1), b"\x02\x00\x00\x00\x00\x01", 0, 0)
+    t, s = _one_peer()
     for c in range(1, 41, 2):
         t.beacon_counter(s, c)
     assert t.loss[s] >= 40
