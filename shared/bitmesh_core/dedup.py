@@ -2,8 +2,10 @@
 
 Identities (8 bytes) live in a ring in arrival order; an open-addressed index
 (linear probing, backward-shift deletion) finds them. Memory is allocated once:
-``8 * capacity`` key bytes, ``2 * capacity`` times and ``2 * 2 * capacity``
-index bytes (14 KB for 1024 entries). Times are kept in 16-bit units of 1024
+``8 * (capacity + 1)`` key bytes, ``2 * (capacity + 1)`` times and
+``2 * 2 * capacity`` index bytes (14 KB for 1024 entries). The ring has one
+slot more than the cache holds: a new identity goes into the spare slot first
+and the oldest leaves after, so a full cache records a frame with one probe. Times are kept in 16-bit units of 1024
 ms (``_TICK_SHIFT``): an age bound is a matter of seconds, and 16 bits at that
 unit wrap after 18 hours, far beyond the largest bound (1 hour), which the
 sweep enforces every second. An entry leaves when it is the oldest and the
@@ -23,22 +25,24 @@ _TICK_SHIFT = const(10)  # stored times are now_ms >> 10 (units of 1.024 s), 16 
 
 
 class DedupCache:
-    __slots__ = ("cap", "max_age", "keys", "times", "index", "mask", "head", "count", "tail")
+    __slots__ = ("cap", "ring", "max_age", "keys", "times", "index", "mask", "head", "count",
+                 "tail")
 
     def __init__(self, capacity: int, max_age_ms: int) -> None:
         self.cap = capacity
         # In 1.024 s units, rounded up: a frame stays a duplicate for at least
         # max_age_ms, and is forgotten at most about 2 s after that.
         self.max_age = (max_age_ms + (1 << _TICK_SHIFT) - 1) >> _TICK_SHIFT
-        self.keys = bytearray(8 * capacity)
+        self.ring = capacity + 1  # one spare slot: see the module docstring
+        self.keys = bytearray(8 * self.ring)
         size = 1
-        while size < 2 * capacity:
+        while size < 2 * capacity or size <= self.ring:  # never full: a miss ends at a 0
             size <<= 1
         # Both arrays take their zeros item by item from a view of the (still
         # zero) key buffer: array("H", bytes(n)) would first need a temporary
         # block as large as the array, which a fragmented board heap may lack.
         zero = memoryview(self.keys)
-        self.times = array("H", zero[:capacity])
+        self.times = array("H", zero[: self.ring])
         self.index = array("H", zero[:size])  # ring slot + 1; 0 = empty
         self.mask = size - 1
         self.head = 0  # next ring slot to write
@@ -55,7 +59,8 @@ class DedupCache:
         """Index position holding ``key``, or -1 - (first empty position)."""
         idx = self.index
         keys = self.keys
-        j = self._home(key, 0)
+        mask = self.mask
+        j = ((key[5] << 16) | (key[6] << 8) | key[7]) & mask  # _home, written out
         while True:
             s = idx[j]
             if s == 0:
@@ -63,28 +68,27 @@ class DedupCache:
             o = (s - 1) * 8
             if keys.find(key, o, o + 8) == o:  # compares in C, no slice
                 return j
-            j = (j + 1) & self.mask
+            j = (j + 1) & mask
 
     def seen(self, key: "bytes | bytearray", now: int) -> bool:
         """Record ``key``; True if it was already recorded within the age bound."""
         j = self._find(key)
         if j >= 0:
             slot = self.index[j] - 1
-            if self._age(now, slot) <= self.max_age:
+            if ((now >> _TICK_SHIFT) - self.times[slot]) & 0xFFFF <= self.max_age:  # _age
                 return True
             # Stale but not yet swept: forget it and record afresh.
             self._unlink(j)
             j = self._find(key)
-        if self.count == self.cap:
-            self._drop_oldest()
-            j = self._find(key)
-        slot = self.head
+        slot = self.head  # free: the ring has a spare slot even when the cache is full
         o = slot * 8
         self.keys[o : o + 8] = key
         self.times[slot] = (now >> _TICK_SHIFT) & 0xFFFF
         self.index[-1 - j] = slot + 1
-        self.head = (slot + 1) % self.cap
+        self.head = slot + 1 if slot + 1 < self.ring else 0
         self.count += 1
+        if self.count > self.cap:
+            self._drop_oldest()  # after the insert: its probe position stays valid
         return False
 
     def contains(self, key: "bytes | bytearray", now: int) -> bool:
@@ -116,7 +120,7 @@ class DedupCache:
             if s == 0:  # already unlinked when a stale copy was re-recorded
                 break
             j = (j + 1) & self.mask
-        self.tail = (slot + 1) % self.cap
+        self.tail = slot + 1 if slot + 1 < self.ring else 0
         self.count -= 1
 
     def _unlink(self, j: int) -> None:

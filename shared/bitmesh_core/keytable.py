@@ -60,10 +60,23 @@ class KeyTable:
             j = (j + 1) & self.mask
 
     def get(self, key: "bytes | bytearray | None", default: int = -1) -> int:
-        if key is None:
+        # _pos and _home written out: every frame received looks up its link
+        # address and its origin here, and a call costs more than the probe.
+        kl = self.klen
+        if key is None or len(key) != kl:
             return default
-        j = self._pos(key)
-        return self.index[j] - 1 if j >= 0 else default
+        idx = self.index
+        keys = self.keys
+        mask = self.mask
+        j = ((key[kl - 1] << 8) ^ key[kl - 2] ^ (key[0] << 4)) & mask
+        while True:
+            s = idx[j]
+            if s == 0:
+                return default
+            o = (s - 1) * kl
+            if keys.find(key, o, o + kl) == o:
+                return s - 1
+            j = (j + 1) & mask
 
     def __contains__(self, key: bytes) -> bool:
         return self._pos(key) >= 0

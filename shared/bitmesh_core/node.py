@@ -21,7 +21,7 @@ drain) is in transmit.py, bound into the class below.
 from . import transmit
 from .airtime import AirtimeBudget
 from .auth import FrameAuth
-from .clock import add, diff, wrap
+from .clock import MASK, add, diff, wrap
 from .config import NodeConfig
 from .dedup import DedupCache
 from .events import Acked, Delivered, Event, PeerLost, PeerUp
@@ -151,7 +151,7 @@ class MeshNode:
     def receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now_ms: int,
                 addr: "bytes | None" = None) -> None:
         """Handle one frame from a radio. Never raises."""
-        now = wrap(now_ms)
+        now = now_ms & MASK  # clock.wrap, written out on the per-frame path
         self.now = now
         self.counters["rx"] += 1
         self.airtime.heard(len(frame), now)
@@ -166,7 +166,7 @@ class MeshNode:
     def _receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now: int,
                  addr: "bytes | None") -> None:
         p = decode(frame, self.rx_packet)
-        link = self.peers.slot_by_addr(addr)
+        link = self.peers.by_addr.get(addr)  # slot_by_addr, one call fewer per frame
         if link >= 0:
             if not self.peers.allow(link, now):
                 self.peers.adjust_rep(link, -1)
@@ -191,7 +191,7 @@ class MeshNode:
         if p.src == self.node_id:
             self.drop("own")
             return
-        if not self.replay.check(p.src, p.seq, now, p.hops):
+        if not self.replay.check(p.src, p.seq, now, p.ttl0 - p.ttl + 1):  # p.hops
             self.drop("replay")
             return
         pidb = bytes(pid)
@@ -199,12 +199,13 @@ class MeshNode:
         if t == T_HEARTBEAT:
             self._on_heartbeat(p, iface, rssi, now, addr)
             return
-        for_me = p.dst == self.node_id
+        dst = p.dst
+        for_me = dst == self.node_id
         prio = P_GAME if p.flags & F_URGENT else (P_CONTROL if t == T_ACK else P_DATA)
         if not for_me:
             self.router.relay(p, frame, pidb, link, prio, now)
-        if p.dst is not None and not for_me:
-            return
+            if dst is not None:
+                return
         if for_me and t != T_ACK:
             # False: the router saw this message before (end-to-end dedup).
             fresh = self.router.delivered_unicast(p, pidb, link, now) is not False
@@ -213,7 +214,7 @@ class MeshNode:
             if not fresh:
                 return
         if t == T_BROADCAST or t == T_UNICAST:
-            self._deliver(p.src, p.dst, p.payload(), p.app, p.hops,
+            self._deliver(p.src, dst, p.payload(), p.app, p.ttl0 - p.ttl + 1,  # p.hops
                           p.msg_id() if for_me else p.seq, t)
         elif t == T_ACK:
             self._on_ack(p, now)

@@ -168,29 +168,26 @@ def decode(frame: "bytes | bytearray | memoryview", into: "Packet | None" = None
         raise DecodeError("oversize")
     if frame[0] != VERSION:
         raise DecodeError("version")
-    p = Packet() if into is None else into
-    p.frame = frame
-    p.pay_at = -1
-    p.pay_len = 0
-    p.app = 0
-    p.dst = None
-    p.ptype = frame[1]
-    p.ttl = frame[2]
-    p.ttl0 = frame[3]
-    p.flags = frame[4]
-    if p.ttl > p.ttl0 or p.ttl0 > MAX_TTL or p.ttl0 == 0:
+    # Fields are worked on in locals and stored once: on MicroPython every
+    # attribute access is a table lookup, and this runs for every frame heard.
+    ttl = frame[2]
+    ttl0 = frame[3]
+    flags = frame[4]
+    if ttl > ttl0 or ttl0 > MAX_TTL or ttl0 == 0:
         raise DecodeError("bad_ttl")
-    p.seq = (frame[5] << 24) | (frame[6] << 16) | (frame[7] << 8) | frame[8]
-    p.src = bytes(frame[9:17])
     i = HDR_LEN
-    if p.flags & F_DST:
+    dst = None
+    if flags & F_DST:
         i += DST_LEN
         if n < i + TAG_LEN:
             raise DecodeError("short")
-        p.dst = bytes(frame[HDR_LEN:i])
-    p.body_start = i
+        dst = bytes(frame[HDR_LEN:i])
+    body_start = i
     end = n - TAG_LEN
     route_at = -1
+    pay_at = -1
+    pay_len = 0
+    app = 0
     while i < end:
         if i + 2 > end:
             raise DecodeError("bad_tlv")
@@ -205,12 +202,25 @@ def decode(frame: "bytes | bytearray | memoryview", into: "Packet | None" = None
                 raise DecodeError("bad_route")
             route_at = i
         elif t == TLV_PAYLOAD:
-            if p.pay_at < 0:
-                p.pay_at = i + 2
-                p.pay_len = ln
+            if pay_at < 0:
+                pay_at = i + 2
+                pay_len = ln
         elif t == TLV_APP and ln:
-            p.app = frame[i + 2]
+            app = frame[i + 2]
         i += 2 + ln
+    p = Packet() if into is None else into
+    p.frame = frame
+    p.ptype = frame[1]
+    p.ttl = ttl
+    p.ttl0 = ttl0
+    p.flags = flags
+    p.seq = (frame[5] << 24) | (frame[6] << 16) | (frame[7] << 8) | frame[8]
+    p.src = bytes(frame[9:17])
+    p.dst = dst
+    p.body_start = body_start
+    p.pay_at = pay_at
+    p.pay_len = pay_len
+    p.app = app
     p.tlv_end = end
     p.inv_end = route_at if route_at >= 0 else end
     return p

@@ -14,7 +14,7 @@ peers therefore refuses the newcomer rather than churning (counted).
 
 from array import array
 
-from .clock import diff
+from .clock import HALF, MASK, diff
 from .compat import const
 from .keytable import KeyTable
 
@@ -179,7 +179,7 @@ class PeerTable:
 
     def allow(self, s: int, now: int) -> bool:
         """Token bucket per neighbour: False when it is over its rate."""
-        el = diff(now, self.tok_t[s])
+        el = ((now - self.tok_t[s] + HALF) & MASK) - HALF  # clock.diff: once per frame
         t = self.tokens[s]
         if el > 0:
             t += el * self.rate * _TOKEN_SCALE // 1000

@@ -49,21 +49,23 @@ class ReplayGuard:
             self.hops[s] = hops
             return True
         self.heard[s] = now
-        top = self.top[s]
+        tops = self.top
+        top = tops[s]
+        bits = self.bits
         if seq > top:
             self.hops[s] = hops
             shift = seq - top
-            self.bits[s] = ((self.bits[s] << shift) & _MASK) | 1 if shift < _WINDOW else 1
-            self.top[s] = seq
+            bits[s] = ((bits[s] << shift) & _MASK) | 1 if shift < _WINDOW else 1
+            tops[s] = seq
             return True
         back = top - seq
         if back >= _WINDOW:
             return False
         m = 1 << back
-        b = self.bits[s]
+        b = bits[s]
         if b & m:
             return False
-        self.bits[s] = b | m
+        bits[s] = b | m
         return True
 
     def hops_to(self, src: bytes) -> int:

@@ -87,12 +87,12 @@ class FloodRouter(Router):
 
     def relay(self, p: Packet, frame: "bytes | bytearray", pid: bytes, link: int,
               prio: int, now: int) -> None:
-        if p.ttl <= 1 or self.node.config.role == "leaf":
+        node = self.node
+        if p.ttl <= 1 or node.config.role == "leaf":
             return
-        out = self.node.relay_copy(p, frame)
-        if out is None:
-            return
-        self.node.emit(out, prio, to=self.link_unicast(p))
+        out = node.relay_copy(p, frame)
+        if out is not None:
+            node.emit(out, prio, -1 if p.dst is None else self.link_unicast(p))
 
     def send_unicast(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int,
                      now: int) -> int:

@@ -55,17 +55,16 @@ def emit(node: "MeshNode", frame: "bytes | bytearray", prio: int, to: int = -1,
          due: "int | None" = None, key: "bytes | None" = None) -> None:
     """Queue a frame: to peer slot ``to`` by link unicast, else broadcast on
     every interface. ``due``/``key`` make it a cancellable delayed relay."""
+    q = node.txq
     if to >= 0:
         node.peers.tx[to] += 1
-        _push(node, TxEntry(prio, node.peers.iface[to], node.peers.addr_of(to), frame, due, key))
+        if q.push(TxEntry(prio, node.peers.iface[to], node.peers.addr_of(to), frame, due,
+                          key)) is not None:
+            node.drop("txq_full")
         return
     for i in node.ifaces:
-        _push(node, TxEntry(prio, i, None, frame, due, key))
-
-
-def _push(node: "MeshNode", e: TxEntry) -> None:
-    if node.txq.push(e) is not None:
-        node.drop("txq_full")
+        if q.push(TxEntry(prio, i, None, frame, due, key)) is not None:
+            node.drop("txq_full")
 
 
 def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes | None" = None,
@@ -167,11 +166,14 @@ def frames_to_send(node: "MeshNode") -> "list[tuple[int, bytes | None, bytes | b
     if not node.txq.entries:
         return out
     at = node.airtime
-    for e in node.txq.pop_ready(node.now, at.allowed(node.now)):
-        if e.prio > at.allowed(node.now):
+    now = node.now
+    for e in node.txq.pop_ready(now, at.allowed(now)):
+        # The first entry passed pop_ready under this very budget; later ones
+        # are checked again, since the frames sent before them count.
+        if out and e.prio > at.allowed(now):
             node.txq.entries.append(e)  # the budget ran out: wait for the next window
             continue
         out.append((e.iface, e.addr, e.frame))
-        at.sent(len(e.frame), node.now)
+        at.sent(len(e.frame), now)
     node.counters["tx"] += len(out)
     return out
