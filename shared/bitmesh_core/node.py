@@ -165,11 +165,14 @@ class MeshNode:
 
     def _receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now: int,
                  addr: "bytes | None") -> None:
+        # Objects used more than once are held in locals: on MicroPython each
+        # attribute read is a table lookup, and this runs for every frame heard.
         p = decode(frame, self.rx_packet)
-        link = self.peers.by_addr.get(addr)  # slot_by_addr, one call fewer per frame
+        peers = self.peers
+        link = peers.by_addr.get(addr)  # slot_by_addr, one call fewer per frame
         if link >= 0:
-            if not self.peers.allow(link, now):
-                self.peers.adjust_rep(link, -1)
+            if not peers.allow(link, now):
+                peers.adjust_rep(link, -1)
                 self.drop("rate")
                 return
         elif not self._stranger_allow(now):
@@ -177,21 +180,24 @@ class MeshNode:
             return
         if not self.auth.verify(frame):
             if link >= 0:
-                self.peers.adjust_rep(link, -5)
+                peers.adjust_rep(link, -5)
             self.drop("auth")
             return
         if link >= 0:
-            self.peers.heard(link, rssi, now)
+            peers.heard(link, rssi, now)
         pid = self.pid
         packet_id_into(p, pid)
         if self.dedup.seen(pid, now):
             self.counters["duplicates"] += 1
             self.router.heard_duplicate(p, bytes(pid), link, now)
             return
-        if p.src == self.node_id:
+        src = p.src
+        me = self.node_id
+        if src == me:
             self.drop("own")
             return
-        if not self.replay.check(p.src, p.seq, now, p.ttl0 - p.ttl + 1):  # p.hops
+        hops = p.ttl0 - p.ttl + 1  # p.hops
+        if not self.replay.check(src, p.seq, now, hops):
             self.drop("replay")
             return
         pidb = bytes(pid)
@@ -200,7 +206,7 @@ class MeshNode:
             self._on_heartbeat(p, iface, rssi, now, addr)
             return
         dst = p.dst
-        for_me = dst == self.node_id
+        for_me = dst == me
         prio = P_GAME if p.flags & F_URGENT else (P_CONTROL if t == T_ACK else P_DATA)
         if not for_me:
             self.router.relay(p, frame, pidb, link, prio, now)
@@ -214,8 +220,7 @@ class MeshNode:
             if not fresh:
                 return
         if t == T_BROADCAST or t == T_UNICAST:
-            self._deliver(p.src, dst, p.payload(), p.app, p.ttl0 - p.ttl + 1,  # p.hops
-                          p.msg_id() if for_me else p.seq, t)
+            self._deliver(src, dst, p.payload(), p.app, hops, p.msg_id() if for_me else p.seq, t)
         elif t == T_ACK:
             self._on_ack(p, now)
         elif t == T_FRAGMENT:
@@ -245,10 +250,11 @@ class MeshNode:
         self.push_event(Delivered(src, dst, payload, app, hops, msg_id, ptype))
 
     def push_event(self, ev: Event) -> None:
-        if len(self.events) >= self.config.events_max:
-            self.events.pop(0)
+        events = self.events
+        if len(events) >= self.config.events_max:
+            events.pop(0)
             self.drop("events_overflow")
-        self.events.append(ev)
+        events.append(ev)
 
     def _on_heartbeat(self, p: Packet, iface: int, rssi: int, now: int,
                       addr: "bytes | None") -> None:

@@ -57,9 +57,9 @@ def emit(node: "MeshNode", frame: "bytes | bytearray", prio: int, to: int = -1,
     every interface. ``due``/``key`` make it a cancellable delayed relay."""
     q = node.txq
     if to >= 0:
-        node.peers.tx[to] += 1
-        if q.push(TxEntry(prio, node.peers.iface[to], node.peers.addr_of(to), frame, due,
-                          key)) is not None:
+        peers = node.peers
+        peers.tx[to] += 1
+        if q.push(TxEntry(prio, peers.iface[to], peers.addr_of(to), frame, due, key)) is not None:
             node.drop("txq_full")
         return
     for i in node.ifaces:
@@ -98,7 +98,8 @@ def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes |
 def relay_copy(node: "MeshNode", p: Packet, frame: "bytes | bytearray") -> "bytearray | None":
     """A copy of ``frame`` ready to relay: TTL minus one, this node's short id
     appended to the route record when the frame asks for one (re-signed)."""
-    if p.ttl <= 1:
+    ttl = p.ttl
+    if ttl <= 1:
         node.drop("ttl")
         return None
     if p.flags & F_ROUTE_REC:
@@ -109,7 +110,7 @@ def relay_copy(node: "MeshNode", p: Packet, frame: "bytes | bytearray") -> "byte
             node.auth.sign(out)
     else:
         out = bytearray(frame)
-    out[2] = p.ttl - 1
+    out[2] = ttl - 1
     node.counters["relayed"] += 1
     return out
 

@@ -43,19 +43,20 @@ class TxQueue:
 
     def push(self, e: TxEntry) -> "TxEntry | None":
         """Queue ``e``; returns the entry dropped to make room, if any."""
-        if len(self.entries) >= self.cap:
+        es = self.entries
+        if len(es) >= self.cap:
             worst = -1
-            for i in range(len(self.entries)):
-                if worst < 0 or self.entries[i].prio >= self.entries[worst].prio:
+            for i in range(len(es)):
+                if worst < 0 or es[i].prio >= es[worst].prio:
                     worst = i
-            if self.entries[worst].prio < e.prio:
+            if es[worst].prio < e.prio:
                 return e
-            dropped = self.entries.pop(worst)
+            dropped = es.pop(worst)
             if dropped.due is not None:
                 self.delayed -= 1
         if e.due is not None:
             self.delayed += 1
-        self.entries.append(e)
+        es.append(e)
         return None
 
     def cancel(self, key: bytes) -> int:
