@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +70,39 @@ def bench_core() -> dict[str, float]:
     }
 
 
+def bench_forward_instructions(frames: int = 2000) -> dict[str, float]:
+    """The forward path's machine instructions per relayed frame on the
+    MicroPython VM, counted by valgrind (mpy_scripts/bench_forward_ir.py): a
+    figure the load of a shared machine does not move, for comparing changes.
+    With the collector on a board-sized heap, and without it (the
+    interpreter's work alone, with the bytes allocated per frame)."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind is not installed (apt-get install valgrind)")
+    script = str(MPY_SCRIPTS / "bench_forward_ir.py")
+    shared = str(ROOT / "shared")
+
+    def count(mode: str, heap: str, *extra: str) -> tuple[int, int]:
+        r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                            "--cachegrind-out-file=/dev/null", micropython(), "-X",
+                            f"heapsize={heap}", script, shared, str(frames), mode, *extra],
+                           capture_output=True, text=True, timeout=600)
+        m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
+        if r.returncode != 0 or m is None:
+            raise RuntimeError((r.stderr.strip() or r.stdout.strip())[-300:])
+        return int(m.group(1).replace(",", "")), int(_json_line(r.stdout)["alloc"])
+
+    fwd, _ = count("fwd", BOARD_HEAP)
+    build, _ = count("build", BOARD_HEAP)
+    # Without the collector every frame's garbage stays: a heap that holds it.
+    fwd_nogc, alloc_fwd = count("fwd", "10000wK", "nogc")
+    build_nogc, alloc_build = count("build", "10000wK", "nogc")
+    return {
+        "forward_instr_micropython": float((fwd - build) // frames),
+        "forward_instr_micropython_nogc": float((fwd_nogc - build_nogc) // frames),
+        "forward_alloc_bytes_micropython": float((alloc_fwd - alloc_build) // frames),
+    }
+
+
 def bench_heap() -> dict[str, float]:
     """One node with 128 peers, 1024 dedup entries and every table full
     (tests/mpy/budget.py): does it run under -X heapsize=64wK (the target)
@@ -119,7 +154,7 @@ def _load(spec: str) -> Callable[[], dict[str, float]] | None:
 def run_all(progress: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {"figures": {}, "skipped": {}, "seconds": {}}
     areas: list[tuple[str, Callable[[], dict[str, float]] | None]] = [
-        ("core", bench_core), ("heap", bench_heap)]
+        ("core", bench_core), ("instructions", bench_forward_instructions), ("heap", bench_heap)]
     areas += [(name, _load(spec)) for name, spec in AREAS]
     for name, fn in areas:
         if fn is None:

@@ -15,6 +15,8 @@ TARGETS = {
     "hash_viper_speedup": ">= 15x (a plain FNV viper loop: ~16x)",
     "forward_us_micropython": "<= 50 us on the unix port (median batch; load-sensitive)",
     "forward_us_micropython_best": "fastest of 30 batches (a slow machine still shows: see hash_py_us)",
+    "forward_instr_micropython": "instructions per relayed frame (valgrind; load-free, to compare changes)",
+    "forward_alloc_bytes_micropython": "bytes allocated per relayed frame (GC pressure)",
     "heap64_ok": "1 = every table full fits 64wK with the code loaded into RAM",
     "heap64_romfs_ok": "1 = every table full fits 64wK with the code in flash (ROMFS)",
     "heap110_ok": "1 = fits a plain ESP32's 110wK, code in RAM (passes from 107wK)",
