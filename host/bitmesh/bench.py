@@ -72,34 +72,38 @@ def bench_core() -> dict[str, float]:
 
 def bench_forward_instructions(frames: int = 2000) -> dict[str, float]:
     """The forward path's machine instructions per relayed frame on the
-    MicroPython VM, counted by valgrind (mpy_scripts/bench_forward_ir.py): a
-    figure the load of a shared machine does not move, for comparing changes.
-    With the collector on a board-sized heap, and without it (the
-    interpreter's work alone, with the bytes allocated per frame)."""
+    MicroPython VM with a board-sized heap, counted by valgrind
+    (mpy_scripts/bench_forward_ir.py): a figure the load of a shared machine
+    does not move, for comparing changes. Also the bytes it allocates per
+    frame (with the collector off, so none is reclaimed between counts)."""
     if shutil.which("valgrind") is None:
         raise RuntimeError("valgrind is not installed (apt-get install valgrind)")
     script = str(MPY_SCRIPTS / "bench_forward_ir.py")
     shared = str(ROOT / "shared")
 
-    def count(mode: str, heap: str, *extra: str) -> tuple[int, int]:
-        r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
-                            "--cachegrind-out-file=/dev/null", micropython(), "-X",
-                            f"heapsize={heap}", script, shared, str(frames), mode, *extra],
-                           capture_output=True, text=True, timeout=600)
-        m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
-        if r.returncode != 0 or m is None:
+    def run(mode: str, *pre: str, heap: str = BOARD_HEAP, nogc: bool = False) -> str:
+        cmd = [*pre, micropython(), "-X", f"heapsize={heap}", script, shared, str(frames), mode]
+        r = subprocess.run(cmd + (["nogc"] if nogc else []), capture_output=True, text=True,
+                           timeout=600)
+        if r.returncode != 0:
             raise RuntimeError((r.stderr.strip() or r.stdout.strip())[-300:])
-        return int(m.group(1).replace(",", "")), int(_json_line(r.stdout)["alloc"])
+        return r.stdout + r.stderr
 
-    fwd, _ = count("fwd", BOARD_HEAP)
-    build, _ = count("build", BOARD_HEAP)
-    # Without the collector every frame's garbage stays: a heap that holds it.
-    fwd_nogc, alloc_fwd = count("fwd", "10000wK", "nogc")
-    build_nogc, alloc_build = count("build", "10000wK", "nogc")
+    def instructions(mode: str) -> int:
+        out = run(mode, "valgrind", "--tool=cachegrind", "--cache-sim=no",
+                  "--cachegrind-out-file=/dev/null")
+        m = re.search(r"I\s+refs:\s+([\d,]+)", out)
+        if m is None:
+            raise RuntimeError("no instruction count from valgrind: " + out[-300:])
+        return int(m.group(1).replace(",", ""))
+
+    def allocated(mode: str) -> int:
+        # Without the collector every frame's garbage stays: a heap that holds it.
+        return int(_json_line(run(mode, heap="10000wK", nogc=True))["alloc"])
+
     return {
-        "forward_instr_micropython": float((fwd - build) // frames),
-        "forward_instr_micropython_nogc": float((fwd_nogc - build_nogc) // frames),
-        "forward_alloc_bytes_micropython": float((alloc_fwd - alloc_build) // frames),
+        "forward_instr_micropython": float((instructions("fwd") - instructions("build")) // frames),
+        "forward_alloc_bytes_micropython": float((allocated("fwd") - allocated("build")) // frames),
     }
 
 

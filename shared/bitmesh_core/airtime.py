@@ -10,7 +10,7 @@ exceed ``airtime_data_pct`` of the window, DATA waits too. GAME and CONTROL
 break the mesh exactly when it is loaded.
 """
 
-from .clock import HALF, MASK, add
+from .clock import add, diff
 from .compat import const
 
 # Per-frame fixed cost in bits (PHY preamble + MAC header) so tiny frames are
@@ -39,8 +39,7 @@ class AirtimeBudget:
         return (nbytes * 8 + _OVERHEAD_BITS) * 1000000 // self.bitrate
 
     def _roll(self, now: int) -> None:
-        # clock.diff written out: this runs for every frame heard and sent.
-        el = ((now - self.start + HALF) & MASK) - HALF
+        el = diff(now, self.start)
         if el >= self.window or el < 0:
             self._close()
             self.start = now
@@ -54,11 +53,11 @@ class AirtimeBudget:
 
     def heard(self, nbytes: int, now: int) -> None:
         self._roll(now)
-        self.chan_us += (nbytes * 8 + _OVERHEAD_BITS) * 1000000 // self.bitrate  # airtime_us
+        self.chan_us += self.airtime_us(nbytes)
 
     def sent(self, nbytes: int, now: int) -> None:
         self._roll(now)
-        us = (nbytes * 8 + _OVERHEAD_BITS) * 1000000 // self.bitrate  # airtime_us
+        us = self.airtime_us(nbytes)
         self.chan_us += us
         self.own_us += us
 

@@ -60,7 +60,7 @@ class DedupCache:
         idx = self.index
         keys = self.keys
         mask = self.mask
-        j = ((key[5] << 16) | (key[6] << 8) | key[7]) & mask  # _home, written out
+        j = self._home(key, 0)
         while True:
             s = idx[j]
             if s == 0:
@@ -75,7 +75,7 @@ class DedupCache:
         j = self._find(key)
         if j >= 0:
             slot = self.index[j] - 1
-            if ((now >> _TICK_SHIFT) - self.times[slot]) & 0xFFFF <= self.max_age:  # _age
+            if self._age(now, slot) <= self.max_age:
                 return True
             # Stale but not yet swept: forget it and record afresh.
             self._unlink(j)

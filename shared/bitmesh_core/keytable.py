@@ -47,7 +47,10 @@ class KeyTable:
         idx = self.index
         keys = self.keys
         kl = self.klen
-        j = self._home(key, 0)
+        mask = self.mask
+        # _home written out: every frame received looks its link address and
+        # its origin up here, and the call cost more than the probe.
+        j = ((key[kl - 1] << 8) ^ key[kl - 2] ^ (key[0] << 4)) & mask
         while True:
             s = idx[j]
             if s == 0:
@@ -57,26 +60,13 @@ class KeyTable:
             # only match at o, since the key fills the window exactly.
             if keys.find(key, o, o + kl) == o:
                 return j
-            j = (j + 1) & self.mask
+            j = (j + 1) & mask
 
     def get(self, key: "bytes | bytearray | None", default: int = -1) -> int:
-        # _pos and _home written out: every frame received looks up its link
-        # address and its origin here, and a call costs more than the probe.
-        kl = self.klen
-        if key is None or len(key) != kl:
+        if key is None:
             return default
-        idx = self.index
-        keys = self.keys
-        mask = self.mask
-        j = ((key[kl - 1] << 8) ^ key[kl - 2] ^ (key[0] << 4)) & mask
-        while True:
-            s = idx[j]
-            if s == 0:
-                return default
-            o = (s - 1) * kl
-            if keys.find(key, o, o + kl) == o:
-                return s - 1
-            j = (j + 1) & mask
+        j = self._pos(key)
+        return self.index[j] - 1 if j >= 0 else default
 
     def __contains__(self, key: bytes) -> bool:
         return self._pos(key) >= 0

@@ -21,7 +21,7 @@ drain) is in transmit.py, bound into the class below.
 from . import transmit
 from .airtime import AirtimeBudget
 from .auth import FrameAuth
-from .clock import MASK, add, diff, wrap
+from .clock import add, diff, wrap
 from .config import NodeConfig
 from .dedup import DedupCache
 from .events import Acked, Delivered, Event, PeerLost, PeerUp
@@ -151,7 +151,7 @@ class MeshNode:
     def receive(self, iface: int, frame: "bytes | bytearray", rssi: int, now_ms: int,
                 addr: "bytes | None" = None) -> None:
         """Handle one frame from a radio. Never raises."""
-        now = now_ms & MASK  # clock.wrap, written out on the per-frame path
+        now = wrap(now_ms)
         self.now = now
         self.counters["rx"] += 1
         self.airtime.heard(len(frame), now)
@@ -169,7 +169,7 @@ class MeshNode:
         # attribute read is a table lookup, and this runs for every frame heard.
         p = decode(frame, self.rx_packet)
         peers = self.peers
-        link = peers.by_addr.get(addr)  # slot_by_addr, one call fewer per frame
+        link = peers.slot_by_addr(addr)
         if link >= 0:
             if not peers.allow(link, now):
                 peers.adjust_rep(link, -1)

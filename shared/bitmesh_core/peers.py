@@ -14,7 +14,7 @@ peers therefore refuses the newcomer rather than churning (counted).
 
 from array import array
 
-from .clock import HALF, MASK, diff
+from .clock import diff
 from .compat import const
 from .keytable import KeyTable
 
@@ -75,9 +75,7 @@ class PeerTable:
         return self.by_id.get(node_id, -1)
 
     def slot_by_addr(self, addr: "bytes | None") -> int:
-        if addr is None:
-            return -1
-        return self.by_addr.get(addr, -1)
+        return self.by_addr.get(addr)  # -1 for None or an unknown address
 
     def add(self, node_id: bytes, addr: bytes, iface: int, now: int) -> int:
         """Insert a neighbour; returns its slot, or -1 when the table refuses it."""
@@ -179,7 +177,7 @@ class PeerTable:
 
     def allow(self, s: int, now: int) -> bool:
         """Token bucket per neighbour: False when it is over its rate."""
-        el = ((now - self.tok_t[s] + HALF) & MASK) - HALF  # clock.diff: once per frame
+        el = diff(now, self.tok_t[s])
         t = self.tokens[s]
         if el > 0:
             t += el * self.rate * _TOKEN_SCALE // 1000

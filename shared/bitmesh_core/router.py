@@ -92,7 +92,7 @@ class FloodRouter(Router):
             return
         out = node.relay_copy(p, frame)
         if out is not None:
-            node.emit(out, prio, -1 if p.dst is None else self.link_unicast(p))
+            node.emit(out, prio, self.link_unicast(p))
 
     def send_unicast(self, dst: bytes, ptype: int, body: bytes, flags: int, prio: int,
                      now: int) -> int:
