@@ -10,6 +10,7 @@ import pytest
 from bitmesh.sim.engine import Engine, run_scenario
 from bitmesh.sim.report import notes, table
 from bitmesh.sim.scenario import load_scenario, parse_scenario
+from bitmesh_core.events import PartitionSuspected
 
 pytestmark = pytest.mark.sim
 
@@ -204,3 +205,23 @@ def test_route_repair_counts_from_the_kill_to_the_next_delivery() -> None:
     repair = res["events"]["route_repair_ms"]
     assert repair is not None and 500 <= repair < 600  # next send at 11 s, a few hops later
     assert res["events"]["partition_detected_ms"] is None  # flood has no detector
+
+
+def test_only_a_partition_report_naming_a_node_out_of_reach_counts() -> None:
+    # A report naming only nodes still in reach (a live neighbour whose
+    # heartbeats were all lost) is a false alarm, not a detection.
+    sc = scenario(radio={"range_m": 60}, topology={"kind": "line", "count": 3, "spacing_m": 50},
+                  events=[{"at_s": 10, "action": "partition", "groups": [["n0", "n1"], ["n2"]]}])
+    e = Engine(sc, "bitmesh")
+    far = PartitionSuspected([e.identities[2].node_id])
+    near = PartitionSuspected([e.identities[1].node_id])
+    assert not e._partition_founded(0, far) and not e._partition_founded(0, near)
+    assert e.col.partition_false_alarms == 2
+    e.alive[1] = False  # the only relay dies: n2 is out of n0's reach
+    assert e._partition_founded(0, far) and e._partition_founded(0, near)
+    e.alive[1] = True
+    e.medium.partition([[0, 1], [2]])
+    assert e._partition_founded(0, far) and not e._partition_founded(0, near)
+    assert e.col.partition_false_alarms == 3
+    res = e.run()
+    assert res["events"]["partition_false_alarms"] >= 3

@@ -33,7 +33,7 @@ from bitmesh.sim.script import NETWORK_KEY, Script
 from bitmesh_core import packet
 from bitmesh_core.clock import diff, wrap
 from bitmesh_core.config import ROUTER_NAMES, NodeConfig
-from bitmesh_core.events import Event
+from bitmesh_core.events import Event, PartitionSuspected
 from bitmesh_core.identity import Identity
 from bitmesh_core.node import MeshNode
 from bitmesh_core.rng import SeededRng
@@ -175,7 +175,8 @@ class Engine:
                 ev = nd.next_event()
                 if ev is None:
                     break
-                self.col.on_event(i, ev, self.now_us)
+                if type(ev) is not PartitionSuspected or self._partition_founded(i, ev):
+                    self.col.on_event(i, ev, self.now_us)
                 for fn in self.observers:
                     fn(i, ev)
         t = nd.next_timer()
@@ -189,6 +190,20 @@ class Engine:
             self.wake_at[i] = wake
             self.seq += 1
             heapq.heappush(self.heap, (wake, self.seq, self._wake, i))
+
+    def _partition_founded(self, i: int, ev: PartitionSuspected) -> bool:
+        """True when one of the destinations ``ev`` names really is out of
+        reach of node ``i`` now (dead, or behind a partition). A live
+        neighbour whose heartbeats were all lost for a peer timeout is a false
+        alarm, counted apart: taken as a detection, it would report a
+        partition found before it happened."""
+        reach = self.medium.reach(i, self.alive)
+        for node_id in ev.lost:
+            j = self.index_of_id.get(node_id)
+            if j is not None and j not in reach:
+                return True
+        self.col.partition_false_alarms += 1
+        return False
 
     def _wake(self, i: int) -> None:
         if self.wake_at[i] != self.now_us:

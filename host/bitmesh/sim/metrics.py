@@ -101,6 +101,7 @@ class Collector:
         self.airtime_us = [0] * n  # sent or heard by each node
         self.disrupt_us: list[int] = []  # partition and kill times
         self.partition_seen_us: list[int] = []
+        self.partition_false_alarms = 0  # reports naming only nodes still in reach
         self.repair_wait: dict[tuple[int, int], int] = {}
         self.repairs_ms: list[float] = []
         self.pair_path: dict[tuple[int, int], frozenset[int]] = {}
@@ -185,6 +186,8 @@ class Collector:
                 elif since is not None:
                     self.repair_wait[pair] = since
         elif isinstance(ev, PartitionSuspected):
+            # The simulator passes only reports that name a node out of reach
+            # (Engine._partition_report); virtual boards log no names.
             self.partition_seen_us.append(t_us)
 
     def on_kill(self, nodes: list[int], t_us: int) -> None:
@@ -242,6 +245,7 @@ class Collector:
                 "partition_detected_ms": (round((min(seen) - first) / 1000.0, 1)
                                           if seen and first is not None else None),
                 "route_repair_ms": _round(_mean(self.repairs_ms)),
+                "partition_false_alarms": self.partition_false_alarms,
             },
             "tables": {"max_peers": self.max_peers, "max_routes": self.max_routes,
                        "max_dedup": self.max_dedup},

@@ -28,6 +28,7 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("control kB", "control", "bytes", "kB"),
     ("rogue tx", "rogue", "tx", "d"),
     ("partition detected ms", "events", "partition_detected_ms", ".0f"),
+    ("partition false alarms", "events", "partition_false_alarms", "d"),
     ("route repair ms", "events", "route_repair_ms", ".0f"),
     ("max peers", "tables", "max_peers", "d"),
     ("max routes", "tables", "max_routes", "d"),
