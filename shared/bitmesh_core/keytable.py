@@ -48,9 +48,7 @@ class KeyTable:
         keys = self.keys
         kl = self.klen
         mask = self.mask
-        # _home written out: every frame received looks its link address and
-        # its origin up here, and the call cost more than the probe.
-        j = ((key[kl - 1] << 8) ^ key[kl - 2] ^ (key[0] << 4)) & mask
+        j = self._home(key, 0)
         while True:
             s = idx[j]
             if s == 0:

@@ -196,7 +196,7 @@ class MeshNode:
         if src == me:
             self.drop("own")
             return
-        hops = p.ttl0 - p.ttl + 1  # p.hops
+        hops = p.hops
         if not self.replay.check(src, p.seq, now, hops):
             self.drop("replay")
             return

@@ -55,16 +55,18 @@ def emit(node: "MeshNode", frame: "bytes | bytearray", prio: int, to: int = -1,
          due: "int | None" = None, key: "bytes | None" = None) -> None:
     """Queue a frame: to peer slot ``to`` by link unicast, else broadcast on
     every interface. ``due``/``key`` make it a cancellable delayed relay."""
-    q = node.txq
     if to >= 0:
         peers = node.peers
         peers.tx[to] += 1
-        if q.push(TxEntry(prio, peers.iface[to], peers.addr_of(to), frame, due, key)) is not None:
-            node.drop("txq_full")
+        _push(node, TxEntry(prio, peers.iface[to], peers.addr_of(to), frame, due, key))
         return
     for i in node.ifaces:
-        if q.push(TxEntry(prio, i, None, frame, due, key)) is not None:
-            node.drop("txq_full")
+        _push(node, TxEntry(prio, i, None, frame, due, key))
+
+
+def _push(node: "MeshNode", e: TxEntry) -> None:
+    if node.txq.push(e) is not None:
+        node.drop("txq_full")
 
 
 def originate(node: "MeshNode", ptype: int, body: bytes, now: int, dst: "bytes | None" = None,

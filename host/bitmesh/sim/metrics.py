@@ -187,7 +187,7 @@ class Collector:
                     self.repair_wait[pair] = since
         elif isinstance(ev, PartitionSuspected):
             # The simulator passes only reports that name a node out of reach
-            # (Engine._partition_report); virtual boards log no names.
+            # (Engine._partition_founded); virtual boards log no names.
             self.partition_seen_us.append(t_us)
 
     def on_kill(self, nodes: list[int], t_us: int) -> None:
