@@ -20,13 +20,14 @@ ESP-NOW and again on BLE counts once (the cross-radio window is the age bound).
 from array import array
 
 from .compat import const
+from .keytable import backshift
 
 _TICK_SHIFT = const(10)  # stored times are now_ms >> 10 (units of 1.024 s), 16 bits
 
 
 class DedupCache:
     __slots__ = ("cap", "ring", "max_age", "keys", "times", "index", "mask", "head", "count",
-                 "tail")
+                 "tail", "klen")
 
     def __init__(self, capacity: int, max_age_ms: int) -> None:
         self.cap = capacity
@@ -34,6 +35,7 @@ class DedupCache:
         # max_age_ms, and is forgotten at most about 2 s after that.
         self.max_age = (max_age_ms + (1 << _TICK_SHIFT) - 1) >> _TICK_SHIFT
         self.ring = capacity + 1  # one spare slot: see the module docstring
+        self.klen = 8  # identities: keytable.backshift reads the key length here
         self.keys = bytearray(8 * self.ring)
         size = 1
         while size < 2 * capacity or size <= self.ring:  # never full: a miss ends at a 0
@@ -78,7 +80,7 @@ class DedupCache:
             if self._age(now, slot) <= self.max_age:
                 return True
             # Stale but not yet swept: forget it and record afresh.
-            self._unlink(j)
+            backshift(self, j)
             j = self._find(key)
         slot = self.head  # free: the ring has a spare slot even when the cache is full
         o = slot * 8
@@ -115,32 +117,10 @@ class DedupCache:
         while True:
             s = self.index[j]
             if s == slot + 1:
-                self._unlink(j)
+                backshift(self, j)
                 break
             if s == 0:  # already unlinked when a stale copy was re-recorded
                 break
             j = (j + 1) & self.mask
         self.tail = slot + 1 if slot + 1 < self.ring else 0
         self.count -= 1
-
-    def _unlink(self, j: int) -> None:
-        """Remove index position ``j`` with backward-shift deletion."""
-        idx = self.index
-        mask = self.mask
-        keys = self.keys
-        i = j
-        while True:
-            idx[i] = 0
-            k = i
-            while True:
-                k = (k + 1) & mask
-                s = idx[k]
-                if s == 0:
-                    return
-                h = self._home(keys, (s - 1) * 8)
-                # Leave the entry if its home lies cyclically in (i, k].
-                if (i <= k and i < h <= k) or (i > k and (h > i or h <= k)):
-                    continue
-                break
-            idx[i] = idx[k]
-            i = k

@@ -16,6 +16,8 @@ from .compat import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Iterator
 
+    from .dedup import DedupCache
+
 
 class KeyTable:
     __slots__ = ("cap", "klen", "keys", "used", "index", "mask", "n", "hint")
@@ -84,7 +86,7 @@ class KeyTable:
             old = self.index[j] - 1
             if old == slot:
                 return
-            self._unlink(j)
+            backshift(self, j)
             self.used[old] = 0
             self.n -= 1
             j = self._pos(key)
@@ -99,7 +101,7 @@ class KeyTable:
         if j < 0:
             return default
         s = self.index[j] - 1
-        self._unlink(j)
+        backshift(self, j)
         self.used[s] = 0
         self.n -= 1
         return s
@@ -152,24 +154,32 @@ class KeyTable:
             if self.used[i]:
                 yield self.key_at(i)
 
-    def _unlink(self, j: int) -> None:
-        idx = self.index
-        mask = self.mask
-        i = j
+
+def backshift(t: "KeyTable | DedupCache", j: int) -> None:
+    """Empty index position ``j`` of ``t``'s open-addressed index by
+    backward-shift deletion (no tombstones, so probes stay short however
+    long the table runs). ``t`` keeps ``klen``-byte keys at ``keys[slot *
+    klen]``, slot + 1 in ``index`` (0 = empty), and hashes with ``_home``."""
+    idx = t.index
+    mask = t.mask
+    keys = t.keys
+    kl = t.klen
+    i = j
+    while True:
+        idx[i] = 0
+        k = i
         while True:
-            idx[i] = 0
-            k = i
-            while True:
-                k = (k + 1) & mask
-                s = idx[k]
-                if s == 0:
-                    return
-                h = self._home(self.keys, (s - 1) * self.klen)
-                if (i <= k and i < h <= k) or (i > k and (h > i or h <= k)):
-                    continue
-                break
-            idx[i] = idx[k]
-            i = k
+            k = (k + 1) & mask
+            s = idx[k]
+            if s == 0:
+                return
+            h = t._home(keys, (s - 1) * kl)
+            # Leave the entry if its home lies cyclically in (i, k].
+            if (i <= k and i < h <= k) or (i > k and (h > i or h <= k)):
+                continue
+            break
+        idx[i] = idx[k]
+        i = k
 
 
 class IdRing:
