@@ -173,6 +173,9 @@ class MeshRouter(MeshState):
         if self.fwaits and link >= 0:
             self._flood_heard(pid, link)
         self._dead_end_ack(p, pid, link, now)  # a resend: our ack was lost
+        if (p.dst == n.node_id and p.flags & F_ROUTE_REC and not p.flags & F_SRC_ROUTE
+                and p.ptype != T_ACK and p.ptype != T_ROUTE and self.replied.n):
+            self._second_reply(p, now)
         if p.flags & F_SRC_ROUTE and p.dst is not None:
             # A retransmission from the hop before us: it missed our relay
             # (or our link ack), so tell it we have the frame.

@@ -67,6 +67,7 @@ class MeshState(Router):
         # the destinations we keep routes to.
         self.replied = KeyTable(c.max_routes, 8)
         self.replied_t = array("i", bytes(4 * c.max_routes))  # when, by slot
+        self.replied2 = bytearray(c.max_routes)  # a second, disjoint path was replied
         self.origins = OriginLimiter(c.origin_slots, c.origin_rate_per_s, c.origin_rate_burst)
         self.hb_rot = 0
         self.dead_end = False
@@ -77,7 +78,7 @@ class MeshState(Router):
                    "resent": 0, "blind": 0, "one_way_first_hop": 0, "blind_relays": 0,
                    "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0,
                    "forged_origin": 0, "link_acks": 0, "max_routes": 0,
-                   "flood_repairs": 0}  # type: dict[str, int]
+                   "flood_repairs": 0, "route_replies2": 0}  # type: dict[str, int]
         node.register_service(T_ROUTE, self)
 
     def _slot_of_short(self, short: bytes) -> int:
@@ -367,10 +368,32 @@ class MeshState(Router):
             s = rep.free_slot()
             rep[src] = s
         self.replied_t[s] = now
+        self.replied2[s] = 0
         self.st["route_replies"] += 1
         body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
         if mid >= 0:
             body += tlv(TLV_MSGID, mid.to_bytes(4, "big"))
+        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
+
+    def _second_reply(self, p: Packet, now: int) -> None:
+        """A later copy of a flooded message to us that came by relays none of
+        our paths back to its origin uses: reply once more, so the origin
+        holds a second path that survives the loss of any relay of the first."""
+        src = p.src
+        s = self.replied.get(src)
+        if s < 0 or self.replied2[s] or diff(now, self.replied_t[s]) >= _REPLY_GAP_MS:
+            return
+        rr = p.route()
+        if not rr or not self.routes.disjoint(src, rr):
+            return
+        back = self._learn_reverse(src, rr, now)
+        if back is None:
+            return
+        self.replied2[s] = 1
+        self.st["route_replies2"] += 1
+        mid = p.msg_id()
+        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
+                + tlv(TLV_MSGID, mid.to_bytes(4, "big")))
         self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
 
     def stats(self) -> "dict[str, object]":

@@ -213,6 +213,20 @@ class RouteTable:
         else:
             self.rel[j] = r
 
+    def disjoint(self, dst: bytes, path: bytes) -> bool:
+        """True when ``dst`` has paths and none of them names a relay of ``path``."""
+        s = self.by_id.get(dst, -1)
+        if s < 0:
+            return False
+        for j in range(s * self.k, s * self.k + self.k):
+            pj = self.paths[j]
+            if pj is None:
+                continue
+            for i in range(0, len(path), 4):
+                if has_short(pj, path[i:i + 4]):
+                    return False
+        return True
+
     def remove_via(self, short: bytes, node_id: bytes) -> "list[bytes]":
         """Drop every path through relay ``short`` (and the routes to
         ``node_id`` itself). Returns destinations left without any path."""

@@ -110,3 +110,26 @@ def test_a_relay_repeats_once_to_a_neighbour_others_reach() -> None:
     for j in range(1, 6):
         assert m.delivered(j, b"grid") == 1, j
     assert router_stats(m, 1)["flood_retries"] == 1
+
+
+def test_a_second_disjoint_path_carries_the_resend_when_a_relay_dies() -> None:
+    # Two disjoint paths 0-1-4 and 0-2-3-4. The discovery flood reaches 4 by
+    # both; 4 replies to the first copy and once more to the copy that came
+    # by relays the first path does not use, so 0 holds both. When 1 dies the
+    # message goes again along 2-3 at once: no new discovery flood.
+    links = [(0, 1), (1, 4), (0, 2), (2, 3), (3, 4)]
+    m = Mesh(5, links, config=FAST)
+    m.run(4000)
+    m.nodes[0].send_message(m.id(4), b"first", m.now)
+    m.run(1000)
+    assert m.delivered(4, b"first") == 1
+    assert router_stats(m, 4)["route_replies2"] == 1
+    routes = m.nodes[0].router.route_list(m.now)  # type: ignore[attr-defined]
+    assert [r["paths"] for r in routes if r["dst"] == m.id(4).hex()] == [2]
+    m.kill(1)
+    floods = router_stats(m, 0)["sent_flooded"]
+    m.nodes[0].send_message(m.id(4), b"after", m.now)
+    m.run(1500)
+    assert m.delivered(4, b"after") == 1
+    assert router_stats(m, 0)["sent_flooded"] == floods  # re-sent on the second path
+    assert router_stats(m, 0)["resent"] >= 1
