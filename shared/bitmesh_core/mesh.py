@@ -173,8 +173,8 @@ class MeshRouter(MeshState):
         if self.fwaits and link >= 0:
             self._flood_heard(pid, link)
         self._dead_end_ack(p, pid, link, now)  # a resend: our ack was lost
-        if (p.dst == n.node_id and p.flags & F_ROUTE_REC and not p.flags & F_SRC_ROUTE
-                and p.ptype != T_ACK and p.ptype != T_ROUTE and self.replied.n):
+        if (p.flags & F_ROUTE_REC and not p.flags & F_SRC_ROUTE and len(self.replied)
+                and p.dst == n.node_id and p.ptype != T_ACK and p.ptype != T_ROUTE):
             self._second_reply(p, now)
         if p.flags & F_SRC_ROUTE and p.dst is not None:
             # A retransmission from the hop before us: it missed our relay

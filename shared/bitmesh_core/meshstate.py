@@ -370,6 +370,10 @@ class MeshState(Router):
         self.replied_t[s] = now
         self.replied2[s] = 0
         self.st["route_replies"] += 1
+        self._send_reply(src, rr, mid, now, back)
+
+    def _send_reply(self, src: bytes, rr: bytes, mid: int, now: int,
+                    back: "bytes | None") -> None:
         body = tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
         if mid >= 0:
             body += tlv(TLV_MSGID, mid.to_bytes(4, "big"))
@@ -391,10 +395,7 @@ class MeshState(Router):
             return
         self.replied2[s] = 1
         self.st["route_replies2"] += 1
-        mid = p.msg_id()
-        body = (tlv(TLV_ROUTE_OP, bytes((OP_REPLY,)) + self.node.node_id) + tlv(TLV_PATH, rr)
-                + tlv(TLV_MSGID, mid.to_bytes(4, "big")))
-        self._send(src, T_ROUTE, body, F_DST, P_CONTROL, now, -1, via=back)
+        self._send_reply(src, rr, p.msg_id(), now, back)
 
     def stats(self) -> "dict[str, object]":
         d = {}  # type: dict[str, object]
