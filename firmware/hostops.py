@@ -10,7 +10,6 @@ import gc
 import json
 import sys
 
-import fwconfig
 from framewriter import FrameWriter
 
 from bitmesh_core.compat import TYPE_CHECKING
@@ -86,7 +85,12 @@ def _handle(sh: "Shell", m: "dict[str, object]") -> None:
             st = status(sh)
         _reply_streamed(sh, m, "status", st)
     elif op == "provision":
-        reason = fwconfig.save(m.get("config"))  # type: ignore[arg-type]
+        import fwconfig  # for this request only, as Shell.setup drops it after boot
+
+        try:
+            reason = fwconfig.save(m.get("config"))  # type: ignore[arg-type]
+        finally:
+            sys.modules.pop("fwconfig", None)
         if reason is not None:
             link.reply(m, False, "config: " + reason)
             return

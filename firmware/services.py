@@ -13,8 +13,6 @@ line is logged and the node runs without the bot.
 
 import gc
 
-import fwconfig
-
 BOT_GC_THRESHOLD = 4096  # bytes allocated between collections while a bot plays
 
 
@@ -29,6 +27,8 @@ class Services:
         b = cfg.get("bot")
         if not b:  # absent, null or {}: no bot
             return
+        import fwconfig
+
         reason = fwconfig.bot_error(b)
         if reason is not None:
             self._disable(link, reason)

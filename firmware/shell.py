@@ -25,7 +25,6 @@ import select
 import sys
 import time
 
-import fwconfig
 import hostops
 from hostlink import HostLink
 from services import Services
@@ -76,6 +75,8 @@ class Shell:
         self.link = link or HostLink()
         self.stdin = stdin if stdin is not None else sys.stdin
         self.rd = getattr(self.stdin, "buffer", self.stdin)
+        import fwconfig  # boot and provisioning only: setup() drops it again
+
         self.cfg, self.reason = fwconfig.load()
         self.boot_count = fwconfig.bump_boot_count()
         self.node = None  # type: object
@@ -121,6 +122,10 @@ class Shell:
         gc.threshold(GC_RUN_THRESHOLD)
         if cfg is not None and self.node is not None:
             self.services.start(self.node, cfg, self.link, ticks())
+        # The config module is needed again only to provision, which imports
+        # it anew: dropped, its code (5 KB) is heap a running node can use.
+        sys.modules.pop("fwconfig", None)
+        gc.collect()
         if cfg is None:
             self.link.log("error", "unprovisioned", reason=self.reason,
                           hint="provision with: bitmesh provision --port PORT --name NAME "
@@ -148,6 +153,8 @@ class Shell:
             self.wdt = None  # the unix port has no watchdog
 
     def _start_node(self, cfg: "dict[str, object]") -> None:
+        import fwconfig
+
         from bitmesh_core.identity import Identity
         from bitmesh_core.node import MeshNode
         from bitmesh_core.rng import SeededRng

@@ -113,8 +113,10 @@ def test_three_board_bots_play_a_table(tmp_path: Path, firmware: Path, medium: M
             per_round = (times[-1] - started[0][0]) / len(finals)
         drops = st["counters"]["drops"]
         heap_logs = [x["heap_free"] for x in r.logs if x.get("msg") == "status"]
+        bot_logs = [x.get("heap_free") for x in r.logs if x.get("msg") == "bot_started"]
         figures["boards"].append({
             "board": f"b{i}", "round_finals": rounds,
+            "heap_free_bot_started": bot_logs[0] if bot_logs else None,
             "heap_min_free": st["heap"].get("min_free"), "heap_free_end": st["heap"].get("free"), "status_log_heap_free": heap_logs,
             "s_per_round": None if per_round is None else round(per_round, 2),
             "memory_errors": st["memory_errors"], "loop_errors": st["loop_errors"],
