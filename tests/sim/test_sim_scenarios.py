@@ -117,6 +117,24 @@ def test_cli_json_and_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_of_a_virtual_board_run(tmp_path: Path) -> None:
+    """`make demo` plots a run of virtual boards: it has no graph references
+    and its per-node load is the frames each board relayed (vmesh.py)."""
+    from bitmesh.sim.plot import plot
+
+    sc = load_scenario(SCENARIOS / "line-8.json")
+    out = tmp_path / "out.json"
+    r = bitmesh("sim", "--scenario", str(SCENARIOS / "line-8.json"), "--router", "flood",
+                "--duration", "30", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())[0]
+    del res["reference"]
+    res.update(router="firmware", per_node={"relayed": list(range(len(sc.nodes)))})
+    png = tmp_path / "demo.png"
+    plot(sc, [res], png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_determinism_across_processes_and_hash_seeds(tmp_path: Path) -> None:
     outs = []
     for hs in ("1", "2"):

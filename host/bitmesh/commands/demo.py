@@ -103,6 +103,8 @@ def field_demo(console: Console, out_dir: Path) -> dict[str, Any]:
                   "n5 dies at 40 s and comes back at 55 s")
     with Live(_live_table({}), console=console, refresh_per_second=2) as live:
         res = run_vmesh(DEMO_SCENARIO, on_tick=lambda snap: live.update(_live_table(snap)))
+    if not console.is_terminal:
+        console.print()  # piped, the last table ends without a line break
     b = res.get("broadcast", {})
     u = res.get("unicast", {})
     heap = res.get("firmware", {}).get("heap_min_free", {})
@@ -116,8 +118,7 @@ def field_demo(console: Console, out_dir: Path) -> dict[str, Any]:
         f"{min(lows) // 1024 if lows else '?'} KB")
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / "demo-topology.png"
-    if "per_node" not in res:  # the boards report no per-node radio load: draw the topology only
-        res["per_node"] = {"msg_tx": [0] * len(sc.nodes)}
+    res.setdefault("per_node", {"relayed": [0] * len(sc.nodes)})  # no board answered a status
     res.setdefault("duration_s", sc.duration_s)
     try:
         plot(sc, [res], png)

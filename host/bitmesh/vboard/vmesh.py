@@ -99,6 +99,9 @@ class VMesh:
         self.mem_status = [0] * self.n
         self.first_peer: list[tuple[int | None, int | None, int]] = [(None, None, 0)] * self.n
         self.router_stats: list[dict[str, int]] = [{} for _ in range(self.n)]
+        # frames relayed per board: this boot (latest status), earlier boots
+        self.relayed = [0] * self.n
+        self.relayed_before = [0] * self.n
         self.router = router or str(NodeConfig().router)  # the core's default
         self.skipped: list[str] = []
         self.log_files: dict[int, Any] = {}
@@ -131,6 +134,8 @@ class VMesh:
             task.cancel()
         await asyncio.to_thread(manager.stop, self.board_dir(i))
         self.snap[self.sc.nodes[i].name]["state"] = "killed"
+        self.relayed_before[i] += self.relayed[i]
+        self.relayed[i] = 0
 
     async def read(self, i: int, link: AsyncHostLink) -> None:
         name = self.sc.nodes[i].name
@@ -273,6 +278,8 @@ class VMesh:
             hm = heap.get("min_free")
             if isinstance(hm, int) and (snap["heap_min"] is None or hm < snap["heap_min"]):
                 snap["heap_min"] = hm
+            if isinstance(counters, dict) and isinstance(counters.get("relayed"), int):
+                self.relayed[i] = counters["relayed"]
             rs = counters.get("router_stats") if isinstance(counters, dict) else None
             if isinstance(rs, dict):
                 self.router_stats[i] = {k: v for k, v in rs.items() if isinstance(v, int)}
@@ -330,6 +337,9 @@ class VMesh:
         res["events"]["partition_false_alarms"] = None
         res.update({"scenario": self.sc.name, "router": "firmware", "seed": self.sc.seed,
                     "nodes": self.n, "wall_s": round(time.monotonic() - wall, 2)})
+        # Relay load per board from its own counters (frames of every type).
+        res["per_node"] = {"relayed": [b + r for b, r in
+                                       zip(self.relayed_before, self.relayed, strict=True)]}
         res["firmware"] = {
             "heap": self.heap, "heap_min_free": {k: v["heap_min"] for k, v in self.snap.items()},
             "boots": {k: v["boots"] for k, v in self.snap.items()},
