@@ -86,6 +86,7 @@ class Shell:
         self.ble = None  # type: object
         self.raw = False
         self.t0 = ticks()
+        gc.collect()  # heap.min_free is sampled after a collection, here as each second
         self.heap_min = gc.mem_free()
         self.next_tick = self.t0
         self.next_status = tadd(self.t0, STATUS_LOG_MS)
