@@ -118,7 +118,6 @@ def field_demo(console: Console, out_dir: Path) -> dict[str, Any]:
         f"{min(lows) // 1024 if lows else '?'} KB")
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / "demo-topology.png"
-    res.setdefault("per_node", {"relayed": [0] * len(sc.nodes)})  # no board answered a status
     res.setdefault("duration_s", sc.duration_s)
     try:
         plot(sc, [res], png)

@@ -190,11 +190,11 @@ def plot(sc: Scenario, results: list[dict[str, Any]], out: Path) -> None:
     top = rows[0].subgridspec(1, max(2, len(shown)))
     bottom = rows[1].subgridspec(1, 4, width_ratios=[1, 1, 1, 1.7])
     # A simulator run counts each node's transmissions of application
-    # messages; a virtual-board run (bitmesh demo) the frames each board
-    # relayed, from its own counters.
-    loads = [r["per_node"].get("msg_tx") or r["per_node"].get("relayed") or [0] * len(sc.nodes)
-             for r in shown]
-    what = ["message tx" if "msg_tx" in r["per_node"] else "frames relayed" for r in shown]
+    # messages (msg_tx); a virtual-board run (bitmesh demo) the frames each
+    # board relayed, from its own counters (relayed).
+    keys = ["msg_tx" if "msg_tx" in r["per_node"] else "relayed" for r in shown]
+    loads = [r["per_node"][key] for r, key in zip(shown, keys, strict=True)]
+    what = {"msg_tx": "message tx", "relayed": "frames relayed"}
     norm = Normalize(vmin=0, vmax=max(1, max(max(ld) for ld in loads)))
     mappable = None
     topo_axes = []
@@ -202,12 +202,12 @@ def plot(sc: Scenario, results: list[dict[str, Any]], out: Path) -> None:
         ax = fig.add_subplot(top[0, k])
         topo_axes.append(ax)
         title = (f"{r['router']}: relay load per node\n"
-                 f"{sum(loads[k])} {what[k]} in total, busiest node {max(loads[k])}")
+                 f"{sum(loads[k])} {what[keys[k]]} in total, busiest node {max(loads[k])}")
         mappable = _topology(ax, sc, med, loads[k], norm, title) or mappable
     if mappable is not None:
         fig.colorbar(mappable, ax=topo_axes, shrink=0.8, pad=0.01,
                      label=("radio transmissions for application messages"
-                            if what[0] == "message tx" else "frames relayed"))
+                            if keys[0] == "msg_tx" else "frames relayed"))
     _bars(fig.add_subplot(bottom[0, 0]), results,
           [("broadcast", "broadcast", "delivery_ratio"), ("unicast", "unicast", "delivery_ratio")],
           "delivery ratio (reachable pairs)", pct=True)
