@@ -26,6 +26,7 @@ BOARD_HEAP = "110wK"
 # (figure prefix, "module:function") for the areas other than the core.
 AREAS = [
     ("sim", "bitmesh.sim.bench:bench_sim"),
+    ("routers", "bitmesh.sim.bench:bench_routers"),
     ("hostlink", "bitmesh.vboard.bench:bench_hostlink"),
     ("gateway", "bitmesh.gateway.bench:bench_gateway"),
     ("games", "bitmesh.game_bench:bench_games"),

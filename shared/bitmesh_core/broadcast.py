@@ -15,8 +15,11 @@ the node does not relay (self-pruning). Otherwise it schedules the relay
 after a delay that is shorter the more targets it alone would cover (so the
 relays picked approximate the greedy connected dominating set), and each
 further copy it hears updates the coverage and may cancel the relay before it
-leaves the queue. Asking for two-fold coverage keeps delivery above 99% at
-10% loss per link; the count is configurable.
+leaves the queue. For a broadcast, a copy that leaves fewer targets to us
+also moves our relay later, to the delay the smaller count gives from when
+the frame first came: the order stays greedy as coverage grows. Asking for
+two-fold coverage keeps delivery above 99% at 10% loss per link; the count
+is configurable.
 
 Memory: one bitmask per peer slot, kept as ``peer_slots / 8`` bytes in one
 fixed ``bytearray`` (a 128-bit int would cost three times that in objects,
@@ -50,11 +53,17 @@ def popcount(x: int) -> int:
 
 
 class Pending:
-    __slots__ = ("pid", "due", "once", "twice", "has")
+    """A relay scheduled for ``due``. ``t0``: when the frame first came;
+    ``jit``: its jitter, or -1 when its due time never moves (a unicast's
+    discovery flood)."""
 
-    def __init__(self, pid: bytes, due: int, once: int, twice: int, has: int) -> None:
+    __slots__ = ("pid", "due", "t0", "jit", "once", "twice", "has")
+
+    def __init__(self, pid: bytes, now: int, jit: int, once: int, twice: int, has: int) -> None:
         self.pid = pid
-        self.due = due
+        self.due = now
+        self.t0 = now
+        self.jit = jit
         self.once = once
         self.twice = twice
         self.has = has
@@ -213,23 +222,24 @@ class Coverage:
         return (self.crowded or self.oneway) and popcount(e.has) >= _CROWDED_COPIES
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,
-              now: int) -> int:
+              now: int, movable: bool) -> int:
         """A new flood frame from slot ``link``: returns the relay delay in ms,
-        or -1 when every target is already covered."""
+        or -1 when every target is already covered. ``movable``: later copies
+        may move the relay later (``heard_copy``)."""
         has = 0
         once = 0
         if link >= 0:
             has = 1 << link
             once = self.mask(link)
-        e = Pending(pid, now, once, 0, has)
+        jit = jitter % (window_ms // 8 + 1) if window_ms else 0
+        e = Pending(pid, now, jit if movable and window_ms else -1, once, 0, has)
         if self._done(e, targets):
             self.suppressed += 1
             return -1
         # The more targets only we would reach, the sooner we go.
-        fresh = popcount(targets & ~(once | has))
         delay = 0
         if window_ms:
-            delay = window_ms * 3 // (1 + fresh) + jitter % (window_ms // 8 + 1)
+            delay = window_ms * 3 // (1 + popcount(targets & ~(once | has))) + jit
         e.due = add(now, delay)
         if len(self.pending) >= self.cap:
             self.pending.pop(0)
@@ -237,16 +247,18 @@ class Coverage:
         self.relayed += 1
         return delay
 
-    def heard_copy(self, pid: bytes, link: int, targets: int, now: int) -> bool:
-        """Another copy heard from slot ``link``. True when the scheduled relay
-        of ``pid`` is no longer needed (the caller cancels it)."""
+    def heard_copy(self, pid: bytes, link: int, targets: int, window_ms: int,
+                   now: int) -> int:
+        """Another copy heard from slot ``link``. Returns -1 when the scheduled
+        relay of ``pid`` is no longer needed (the caller cancels it), else the
+        ms by which it moved later (the caller moves the queued frame)."""
         for i in range(len(self.pending)):
             e = self.pending[i]
             if e.pid != pid:
                 continue
             if diff(now, e.due) > 0:
                 self.pending.pop(i)  # already sent
-                return False
+                return 0
             if link >= 0:
                 nb = self.mask(link)
                 e.has |= 1 << link
@@ -256,11 +268,25 @@ class Coverage:
                 self.pending.pop(i)
                 self.suppressed += 1
                 self.relayed -= 1
-                return True
-            return False
-        return False
+                return -1
+            if e.jit < 0:
+                return 0
+            # Without the move, nodes that had the same count at first go
+            # together although the first of them covered most of the rest.
+            # (On a 10 x 10 grid at 10% loss it took relays per broadcast from
+            # 52 to 48; unicast floods keep their time, see docs/ROUTING.md.)
+            fresh = popcount(targets & ~(e.once | e.has))
+            due = add(e.t0, window_ms * 3 // (1 + fresh) + e.jit)
+            later = diff(due, e.due)
+            if later <= 0:
+                return 0
+            e.due = due
+            return later
+        return 0
 
     def expire(self, now: int) -> None:
+        # Moved relays leave the list out of due order: a later one at the
+        # front only keeps the rest a little longer (``heard_copy`` drops them).
         p = self.pending
         while p and diff(now, p[0].due) > 0:
             p.pop(0)

@@ -33,7 +33,7 @@ from .packet import (
 from .router import ROUTERS
 from .routes import fits_routed, has_short
 from .txqueue import P_CONTROL, P_DATA, P_GAME
-from .waits import HopWait
+from .waits import HopWait, flood_done, flood_heard, flood_later
 
 if TYPE_CHECKING:
     from .node import MeshNode
@@ -54,7 +54,7 @@ class MeshRouter(MeshState):
                 # acks its own wait with the same identity.
                 self._hop_acked(a, now, p.src)
                 if link >= 0:
-                    self._flood_heard(a, link)
+                    flood_heard(self.fwaits, a, link)
         n = self.node
         if p.ttl <= 1 or n.config.role == "leaf":
             self._dead_end_ack(p, pid, link, now)  # else a dead end's relay below is the ack
@@ -104,7 +104,8 @@ class MeshRouter(MeshState):
             self.recent.keep(pid, frame, p.ttl - 1)  # we relay it: we may resend it too
         tg = self._targets()
         d = self.cov.first(pid, link, tg, n.config.bcast_window_ms,
-                           int(n.rng.getrandbits(10)), now)  # type: ignore[attr-defined]
+                           int(n.rng.getrandbits(10)), now,  # type: ignore[attr-defined]
+                           p.dst is None)
         if d < 0:
             # A dead end relays in place of its link ack (one frame either
             # way): nodes that hear us on a one-way link get the flood too.
@@ -165,13 +166,17 @@ class MeshRouter(MeshState):
                         link >= 0 and n.peers.id_starts(link, w.nxt))):
                     self._hop_acked(pid, now)
                     break
-        cov = self.cov
-        if cov.pending and cov.heard_copy(pid, link, self._targets(), now):
+        later = self.cov.heard_copy(pid, link, self._targets(), n.config.bcast_window_ms,
+                                    now) if self.cov.pending else 0
+        if later < 0:
             if n.txq.cancel(pid):
                 n.counters["relayed"] -= 1  # scheduled, never sent
-            self._flood_done(pid)
+            flood_done(self.fwaits, pid)
+        elif later:
+            n.txq.delay(pid, later)
+            flood_later(self.fwaits, pid, later)
         if self.fwaits and link >= 0:
-            self._flood_heard(pid, link)
+            flood_heard(self.fwaits, pid, link)
         self._dead_end_ack(p, pid, link, now)  # a resend: our ack was lost
         if (p.flags & F_ROUTE_REC and not p.flags & F_SRC_ROUTE and len(self.replied)
                 and p.dst == n.node_id and p.ptype != T_ACK and p.ptype != T_ROUTE):

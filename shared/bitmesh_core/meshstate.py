@@ -298,21 +298,6 @@ class MeshState(Router):
             extra += self.node.peers.loss[s] // _LOSS_PER_RETRY
         return c.hop_retries + (extra if extra < 6 else 6)
 
-    def _flood_heard(self, pid: bytes, link: int) -> None:
-        """Neighbour ``link`` has flood frame ``pid``: stop waiting for it."""
-        for fw in self.fwaits:
-            if fw.pid == pid:
-                fw.expect &= ~(1 << link)
-                if not fw.expect or fw.anyone:
-                    self.fwaits.remove(fw)
-                return
-
-    def _flood_done(self, pid: bytes) -> None:
-        for fw in self.fwaits:
-            if fw.pid == pid:
-                self.fwaits.remove(fw)
-                return
-
     def _dead_end_ack(self, p: Packet, pid: bytes, link: int, now: int) -> None:
         """A dead end that does not relay a flood frame (a repeat, or one out
         of hops) says explicitly that it arrived: its one neighbour hears no

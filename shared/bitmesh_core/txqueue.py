@@ -8,7 +8,7 @@ first. When the queue is full the newest frame of the least urgent class
 present is dropped (counted by the node).
 """
 
-from .clock import diff
+from .clock import add, diff
 
 P_GAME = 0
 P_CONTROL = 1
@@ -72,6 +72,12 @@ class TxQueue:
             else:
                 i += 1
         return n
+
+    def delay(self, key: bytes, ms: int) -> None:
+        """Move delayed entries with this key ``ms`` later."""
+        for e in self.entries:
+            if e.key == key and e.due is not None:
+                e.due = add(e.due, ms)
 
     def held(self, limit: int) -> bool:
         """True when some entry waits only because its class exceeds ``limit``."""

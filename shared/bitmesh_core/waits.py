@@ -4,7 +4,7 @@ the network key) from taking the channel through everyone's relays."""
 
 from array import array
 
-from .clock import diff
+from .clock import add, diff
 
 
 class FloodWait:
@@ -21,6 +21,31 @@ class FloodWait:
         self.due = due
         self.tries = 0
         self.anyone = anyone  # one of ``expect`` heard is enough
+
+
+def flood_heard(fwaits: "list[FloodWait]", pid: bytes, link: int) -> None:
+    """Neighbour ``link`` has flood frame ``pid``: stop waiting for it."""
+    for fw in fwaits:
+        if fw.pid == pid:
+            fw.expect &= ~(1 << link)
+            if not fw.expect or fw.anyone:
+                fwaits.remove(fw)
+            return
+
+
+def flood_later(fwaits: "list[FloodWait]", pid: bytes, ms: int) -> None:
+    """Our copy of ``pid`` goes ``ms`` later: so does the wait for its echoes."""
+    for fw in fwaits:
+        if fw.pid == pid:
+            fw.due = add(fw.due, ms)
+
+
+def flood_done(fwaits: "list[FloodWait]", pid: bytes) -> None:
+    """No copy of ``pid`` will be sent (the relay was cancelled)."""
+    for fw in fwaits:
+        if fw.pid == pid:
+            fwaits.remove(fw)
+            return
 
 
 class HopWait:

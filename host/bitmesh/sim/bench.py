@@ -1,4 +1,5 @@
-"""``bench_sim()``: simulated seconds per wall second at 100 and 1000 nodes.
+"""``bench_sim()``: simulated seconds per wall second at 100 and 1000 nodes;
+``bench_routers()``: the bitmesh router against blind flooding, side by side.
 
 The scenario is generated: a random geometric placement at the density of
 random-200.json (about nine neighbours per node, 10 % distance-model loss),
@@ -42,5 +43,40 @@ def bench_sim() -> dict[str, float]:
     return {"sim_speed_100": sim_speed(100), "sim_speed_1000": sim_speed(1000)}
 
 
+def routers_scenario() -> Scenario:
+    """A 10 x 10 grid (each node hears up to 8 neighbours) at 10 % loss per
+    link: grid-100-lossy's mesh, without its killed nodes, for 300 s."""
+    data: dict[str, Any] = {
+        "format": 1, "name": "bench-grid-100", "seed": 7, "duration_s": 300,
+        "radio": {"range_m": 150, "loss": 0.1},
+        "topology": {"kind": "grid", "rows": 10, "cols": 10, "spacing_m": 100},
+        "traffic": [
+            {"kind": "broadcast", "count": 40, "size": 40, "start_s": 60, "interval_s": 5},
+            {"kind": "unicast", "count": 100, "size": 60, "start_s": 60, "interval_s": 2},
+        ],
+    }
+    return parse_scenario(data, "<bench-grid-100>")
+
+
+def bench_routers() -> dict[str, float]:
+    """Broadcast and unicast cost and delivery of ``flood`` and ``bitmesh`` on
+    the same placement, loss draws and traffic (``routers_scenario``).
+    ``router_bcast_tx_ratio`` is bitmesh's transmissions per broadcast over
+    blind flooding's (issue-4 target on dense meshes: at most 0.5)."""
+    sc = routers_scenario()
+    out: dict[str, float] = {}
+    for router in ("flood", "bitmesh"):
+        res = run_scenario(sc, router)
+        b, u = res["broadcast"], res["unicast"]
+        out[f"router_bcast_tx_{router}"] = round(float(b["tx_per_message"]), 2)
+        out[f"router_bcast_delivery_{router}"] = round(float(b["delivery_ratio"]), 4)
+        out[f"router_ucast_tx_{router}"] = round(float(u["tx_per_message"]), 2)
+        out[f"router_ucast_delivery_{router}"] = round(float(u["delivery_ratio"]), 4)
+    out["router_bcast_tx_ratio"] = round(out["router_bcast_tx_bitmesh"]
+                                         / out["router_bcast_tx_flood"], 3)
+    return out
+
+
 if __name__ == "__main__":
     print(bench_sim())
+    print(bench_routers())
