@@ -52,6 +52,12 @@ def popcount(x: int) -> int:
     return n
 
 
+def relay_delay(window_ms: int, fresh: int, jit: int) -> int:
+    """The delay of a relay with ``fresh`` targets only this node would reach:
+    the more, the sooner (the greedy order)."""
+    return window_ms * 3 // (1 + fresh) + jit
+
+
 class Pending:
     """A relay scheduled for ``due``. ``t0``: when the frame first came;
     ``jit``: its jitter, or -1 when its due time never moves (a unicast's
@@ -236,10 +242,9 @@ class Coverage:
         if self._done(e, targets):
             self.suppressed += 1
             return -1
-        # The more targets only we would reach, the sooner we go.
         delay = 0
         if window_ms:
-            delay = window_ms * 3 // (1 + popcount(targets & ~(once | has))) + jit
+            delay = relay_delay(window_ms, popcount(targets & ~(once | has)), jit)
         e.due = add(now, delay)
         if len(self.pending) >= self.cap:
             self.pending.pop(0)
@@ -275,8 +280,7 @@ class Coverage:
             # together although the first of them covered most of the rest.
             # (On a 10 x 10 grid at 10% loss it took relays per broadcast from
             # 52 to 48; unicast floods keep their time, see docs/ROUTING.md.)
-            fresh = popcount(targets & ~(e.once | e.has))
-            due = add(e.t0, window_ms * 3 // (1 + fresh) + e.jit)
+            due = add(e.t0, relay_delay(window_ms, popcount(targets & ~(e.once | e.has)), e.jit))
             later = diff(due, e.due)
             if later <= 0:
                 return 0
