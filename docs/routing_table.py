@@ -20,6 +20,9 @@ def num(x: object, fmt: str = "%.1f") -> str:
 ROWS = [
     ("broadcast delivery", lambda r: pct(r["broadcast"].get("delivery_ratio"))),
     ("broadcast tx/message", lambda r: num(r["broadcast"].get("tx_per_message"))),
+    ("broadcast latency p50 / p95 ms", lambda r: "%s / %s" % (
+        num(r["broadcast"].get("latency_ms_p50"), "%.0f"),
+        num(r["broadcast"].get("latency_ms_p95"), "%.0f"))),
     ("unicast delivery", lambda r: pct(r["unicast"].get("delivery_ratio"))),
     ("unicast tx/message", lambda r: num(r["unicast"].get("tx_per_message"))),
     ("unicast hops mean / optimal", lambda r: "%s / %s" % (
@@ -32,7 +35,7 @@ ROWS = [
         num(r["unicast"].get("intact_route_tx_per_hop"), "%.2f"))),
     ("floor: best acked path, tx per hop (reference)", lambda r: num(
         r.get("reference", {}).get("etx_tx_per_hop"), "%.2f")),
-    ("latency p50 / p95 ms", lambda r: "%s / %s" % (
+    ("unicast latency p50 / p95 ms", lambda r: "%s / %s" % (
         num(r["unicast"].get("latency_ms_p50"), "%.0f"), num(r["unicast"].get("latency_ms_p95"), "%.0f"))),
     ("control tx", lambda r: str(r["control"]["tx"])),
     ("partition detected ms", lambda r: num(r["events"].get("partition_detected_ms"), "%.0f")),

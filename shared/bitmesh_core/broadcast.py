@@ -19,7 +19,9 @@ leaves the queue. For a broadcast, a copy that leaves fewer targets to us
 also moves our relay later, to the delay the smaller count gives from when
 the frame first came: the order stays greedy as coverage grows. Asking for
 two-fold coverage keeps delivery above 99% at 10% loss per link; the count
-is configurable.
+is configurable. A broadcast heard from three peers is not relayed unless a
+target still short of copies is a bridge (no other target lists it): on
+lossy links the relays that reached the rest are the ones we did not hear.
 
 Memory: one bitmask per peer slot, kept as ``peer_slots / 8`` bytes in one
 fixed ``bytearray`` (a 128-bit int would cost three times that in objects,
@@ -36,12 +38,13 @@ if TYPE_CHECKING:
 _SYM_UNKNOWN = const(2)  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
 _SYM_YES = const(1)
-_WELL_CONNECTED = const(6)  # neighbours of its own: one copy is enough on a link under _LOSSY
-_FAIRLY_CONNECTED = const(5)  # ... and on a link under _FAIR_LOSS
+_WELL_CONNECTED = const(5)  # neighbours of its own: one copy is enough on a link under _LOSSY
+_FAIRLY_CONNECTED = const(3)  # ... and on a link under _FAIR_LOSS
 _LOSSLESS = const(1)  # heartbeat loss (percent, peers.loss) below which one copy suffices
 _FAIR_LOSS = const(28)
 _LOSSY = const(40)  # a link losing more heartbeats than this always wants two copies
 _CROWDED_COPIES = const(3)  # copies heard from peers that cancel a relay when every slot is in use
+# (and a broadcast's relay when no target still short of copies is a bridge)
 
 
 def popcount(x: int) -> int:
@@ -219,13 +222,22 @@ class Coverage:
         # Two-fold coverage, except that one copy suffices for a neighbour
         # with many neighbours of its own: it will hear more copies from them.
         got = e.has | (e.twice | (e.once & self.well) if self.cover >= 2 else e.once)
-        if targets & ~got == 0 and not self.oneway:
+        short = targets & ~got
+        if short == 0 and not self.oneway:
             return True
+        if popcount(e.has) < _CROWDED_COPIES:
+            return False
         # Where links are one-way, nodes may hear us that we never hear, so
         # covering our targets is not enough; where every slot is in use, the
         # neighbours we cannot track make our targets look uncovered. Both
         # fall back to counting copies (counter-based flooding).
-        return (self.crowded or self.oneway) and popcount(e.has) >= _CROWDED_COPIES
+        if self.crowded or self.oneway:
+            return True
+        # A broadcast heard from three peers: the targets that look short of
+        # copies were mostly reached by relays we did not hear (copies lost,
+        # or relays out of our range). Only a bridge, a target no other
+        # target lists, depends on us; heartbeat repair covers the rest.
+        return e.jit >= 0 and short & ~self.reached_by_others(targets) == 0
 
     def first(self, pid: bytes, link: int, targets: int, window_ms: int, jitter: int,
               now: int, movable: bool) -> int:
