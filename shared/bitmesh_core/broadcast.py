@@ -43,8 +43,9 @@ _FAIRLY_CONNECTED = const(3)  # ... and on a link under _FAIR_LOSS
 _LOSSLESS = const(1)  # heartbeat loss (percent, peers.loss) below which one copy suffices
 _FAIR_LOSS = const(28)
 _LOSSY = const(40)  # a link losing more heartbeats than this always wants two copies
-_CROWDED_COPIES = const(3)  # copies heard from peers that cancel a relay when every slot is in use
-# (and a broadcast's relay when no target still short of copies is a bridge)
+# Copies heard from peers that cancel a relay when every slot is in use, and a
+# broadcast's relay when no target still short of copies is a bridge.
+_CROWDED_COPIES = const(3)
 
 
 def popcount(x: int) -> int:
@@ -64,7 +65,7 @@ def relay_delay(window_ms: int, fresh: int, jit: int) -> int:
 class Pending:
     """A relay scheduled for ``due``. ``t0``: when the frame first came;
     ``jit``: its jitter, or -1 when its due time never moves (a unicast's
-    discovery flood)."""
+    discovery flood, which copies heard never cancel by their count)."""
 
     __slots__ = ("pid", "due", "t0", "jit", "once", "twice", "has")
 
@@ -80,7 +81,7 @@ class Pending:
 
 class Coverage:
     __slots__ = ("nb", "w", "sym", "deg", "well", "crowded", "oneway", "pending", "cap", "cover",
-                 "suppressed", "relayed")
+                 "suppressed", "relayed", "rb_for", "rb")
 
     def __init__(self, peer_slots: int, pending_max: int, cover: int) -> None:
         self.w = (peer_slots + 7) >> 3  # bytes per mask
@@ -95,6 +96,8 @@ class Coverage:
         self.cover = cover
         self.suppressed = 0
         self.relayed = 0
+        self.rb_for = -1  # the targets ``rb`` was computed for (-1: none, or lists changed)
+        self.rb = 0
 
     def mask(self, s: int) -> int:
         """The peer slots neighbour ``s`` reported hearing."""
@@ -114,12 +117,14 @@ class Coverage:
         return n
 
     def _set_mask(self, s: int, mask: int) -> None:
+        self.rb_for = -1
         w = self.w
         self.nb[s * w:s * w + w] = mask.to_bytes(w, "little")
 
     def reset_slot(self, s: int) -> None:
         """Slot ``s`` holds a new neighbour: it reported nothing yet, and no
         other neighbour's report counts it (the mask bit named the old one)."""
+        self.rb_for = -1
         w = self.w
         nb = self.nb
         o = s * w
@@ -207,7 +212,11 @@ class Coverage:
 
     def reached_by_others(self, targets: int) -> int:
         """Targets that some other target lists as its neighbour: a copy of
-        ours lost to them can still come from that neighbour."""
+        ours lost to them can still come from that neighbour. Kept until the
+        targets or a neighbour's list change: the relay that queues a flood
+        asks, and so does every copy of a broadcast heard after the third."""
+        if targets == self.rb_for:
+            return self.rb
         m = 0
         x = targets
         s = 0
@@ -216,7 +225,9 @@ class Coverage:
                 m |= self.mask(s) & ~(1 << s)
             x >>= 1
             s += 1
-        return m & targets
+        self.rb_for = targets
+        self.rb = m & targets
+        return self.rb
 
     def _done(self, e: Pending, targets: int) -> bool:
         # Two-fold coverage, except that one copy suffices for a neighbour
