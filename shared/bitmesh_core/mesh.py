@@ -28,10 +28,11 @@ from .packet import (
     TLV_ROUTE_OP,
     TLV_SOURCE_ROUTE,
     Packet,
+    has_short,
     tlv,
 )
 from .router import ROUTERS
-from .routes import fits_routed, has_short
+from .routes import fits_routed
 from .txqueue import P_CONTROL, P_DATA, P_GAME
 from .waits import HopWait, flood_done, flood_heard, flood_later
 

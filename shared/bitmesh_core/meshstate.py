@@ -7,10 +7,11 @@ Every table is bounded by a NodeConfig field (docs/ROUTING.md lists them).
 
 from array import array
 
-from .broadcast import SYM_NO, Coverage, RecentFloods, popcount
+from .broadcast import SYM_NO, Coverage, popcount
 from .clock import add, diff
 from .compat import TYPE_CHECKING, const
 from .events import PartitionHealed, PartitionSuspected, SendFailed
+from .floodrepair import RecentFloods
 from .holdq import WAIT, Held, HoldQueue, MsgDedup
 from .keytable import IdRing, KeyTable
 from .packet import (
@@ -175,11 +176,13 @@ class MeshState(Router):
         return tlv(TLV_NEIGHBORS, bytes(out)) + seen
 
     def heard_heartbeat(self, p: Packet, s: int, now: int) -> None:
-        if self.recent.ents and self.cov.sym[s] != SYM_NO:
+        if self.recent.cap and self.cov.sym[s] != SYM_NO:
             v = p.tlv(TLV_SEEN)
             if v is not None:
                 for e in self.recent.missing(v, now):
                     self._repair(e, now)
+                if self.recent.lacks(v):
+                    self.node.answer_soon(now)  # our list shows it what we missed
         v = p.tlv(TLV_NEIGHBORS)
         if v is None or len(v) < 1:
             return

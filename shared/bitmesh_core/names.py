@@ -32,6 +32,7 @@ from .packet import (
     TLV_NEIGHBORS,
     TLV_PATH,
     TLV_PAYLOAD,
+    TLV_PROBE,
     TLV_ROLE,
     TLV_ROUTE_OP,
     TLV_ROUTE_RECORD,
@@ -76,6 +77,7 @@ TLV_NAMES = {
     TLV_PATH: "path",
     TLV_BLIND: "blind",
     TLV_SEEN: "seen",
+    TLV_PROBE: "probe",
     TLV_SOURCE_ROUTE: "source_route",
     TLV_ROUTE_RECORD: "route_record",
 }

@@ -18,13 +18,13 @@ The transmit side (origination, relay copies, messages, fragments, the queue
 drain) is in transmit.py, bound into the class below.
 """
 
-from . import transmit
+from . import liveness, transmit
 from .airtime import AirtimeBudget
 from .auth import FrameAuth
 from .clock import add, diff, wrap
 from .config import NodeConfig
 from .dedup import DedupCache
-from .events import Acked, Delivered, Event, PeerLost, PeerUp
+from .events import Acked, Delivered, Event
 from .fragment import Reassembler
 from .identity import Identity
 from .packet import (
@@ -36,18 +36,14 @@ from .packet import (
     T_HEARTBEAT,
     T_UNICAST,
     TLV_ACKED,
-    TLV_BEACON,
     TLV_FRAG,
     TLV_HOPS,
-    TLV_NAME,
-    TLV_ROLE,
     DecodeError,
     Packet,
     decode,
     packet_id_into,
-    tlv,
 )
-from .peers import ROLE_CODES, PeerTable
+from .peers import PeerTable
 from .replay import ReplayGuard
 from .router import Router, router_class
 from .txqueue import P_CONTROL, P_DATA, P_GAME, TxQueue
@@ -72,6 +68,10 @@ class MeshNode:
     send_frame = transmit.send_frame
     frames_to_send = transmit.frames_to_send
     _send_ack = transmit.send_ack
+    _heartbeat = liveness.send_heartbeat
+    _on_heartbeat = liveness.heard_heartbeat
+    _sweep = liveness.sweep
+    answer_soon = liveness.answer_soon
 
     def __init__(self, config: NodeConfig, identity: Identity, network_key: bytes,
                  rng: object, now_ms: int, boot_count: int = 0,
@@ -91,7 +91,7 @@ class MeshNode:
         self.events = []  # type: list[Event]
         self.services = {}  # type: dict[int, object]
         self.counters = {"rx": 0, "tx": 0, "relayed": 0, "originated": 0, "delivered": 0,
-                         "duplicates": 0, "heartbeats": 0}  # type: dict[str, int]
+                         "duplicates": 0, "heartbeats": 0, "probes": 0}  # type: dict[str, int]
         self.drops = {}  # type: dict[str, int]
         self.last_error = ""  # the newest exception behind an "internal" drop
         self.now = wrap(now_ms)
@@ -103,6 +103,7 @@ class MeshNode:
         self.stranger_tokens = c.stranger_rate_per_s
         self.stranger_t = self.now
         self.next_hb = add(self.now, self._jitter(c.heartbeat_ms // 10 + 1))
+        self.hb_sent = add(self.now, -liveness.ANSWER_GAP_MS)
         self.next_sweep = add(self.now, 1000)
         self.pending_acks = {}  # type: dict[bytes, tuple[int, bytes, int]]
         self.airtime = AirtimeBudget(c.bitrate_bps, c.airtime_window_ms, c.airtime_bulk_pct,
@@ -256,32 +257,6 @@ class MeshNode:
             self.drop("events_overflow")
         events.append(ev)
 
-    def _on_heartbeat(self, p: Packet, iface: int, rssi: int, now: int,
-                      addr: "bytes | None") -> None:
-        self.counters["heartbeats"] += 1
-        if p.ttl != p.ttl0 or addr is None or len(addr) != 6:
-            self.drop("bad_heartbeat")
-            return
-        s = self.peers.slot(p.src)
-        if s < 0:
-            s = self.peers.add(p.src, addr, iface, now)
-            if s < 0:
-                self.drop("peers_full")
-                return
-            self.peers.heard(s, rssi, now)
-            self.push_event(PeerUp(p.src, iface, rssi))
-            self.router.peer_up(p.src, now)
-        elif not self.peers.by_addr.key_starts(s, addr) or self.peers.iface[s] != iface:
-            self.peers.relink(s, addr, iface)
-            self.peers.heard(s, rssi, now)
-        role = p.tlv(TLV_ROLE)
-        if role and role[0] < 4:
-            self.peers.role[s] = role[0]
-        b = p.tlv(TLV_BEACON)
-        if b is not None and len(b) >= 4:
-            self.peers.beacon_counter(s, (b[2] << 8) | b[3])
-        self.router.heard_heartbeat(p, s, now)
-
     def _on_fragment(self, p: Packet, now: int) -> None:
         frag = p.tlv(TLV_FRAG)
         if frag is None:
@@ -329,28 +304,6 @@ class MeshNode:
         except Exception as e:  # noqa: BLE001
             self.drop("internal_timer")
             self.last_error = repr(e)[:100]
-
-    def _heartbeat(self, now: int) -> None:
-        c = self.config
-        self.beacon = (self.beacon + 1) & 0xFFFF
-        iv = min(c.heartbeat_ms // 100, 0xFFFF)
-        body = (tlv(TLV_ROLE, bytes((ROLE_CODES.get(c.role, 0),)))
-                + tlv(TLV_BEACON, bytes((iv >> 8, iv & 0xFF, self.beacon >> 8, self.beacon & 0xFF))))
-        if c.name:
-            body += tlv(TLV_NAME, c.name.encode())
-        body += self.router.heartbeat_tlvs(now)
-        self.originate(T_HEARTBEAT, body, now, prio=P_CONTROL, ttl=1)
-        self.next_hb = add(now, self._jitter(c.heartbeat_ms))
-
-    def _sweep(self, now: int) -> None:
-        for nid in self.peers.expired(now, self.config.peer_timeout_ms):
-            self.peers.remove(nid)
-            self.push_event(PeerLost(nid))
-            self.router.peer_lost(nid, now)
-        self.dedup.expire(now)
-        n = self.reasm.expire(now)
-        if n:
-            self.drops["reassembly_timeout"] = self.drops.get("reassembly_timeout", 0) + n
 
     def next_timer(self) -> "int | None":
         t = self.next_hb

@@ -63,11 +63,12 @@ TLV_FRAG = const(0x07)  # fragment: msg id (2), index (1), count (1), inner type
 TLV_HOPS = const(0x08)  # ack/route: hop count seen by the acknowledger (1)
 TLV_ROUTE_OP = const(0x09)  # route control: op code (1) + target node id (8)
 TLV_NEIGHBORS = const(0x0A)  # heartbeat: short ids of heard neighbours
+TLV_PROBE = const(0x0F)  # heartbeat: short ids of quiet neighbours asked to send theirs now
 # The bitmesh router's own (mesh.py, meshstate.py):
 TLV_MSGID = const(0x0B)  # first seq of a re-originated message (4 bytes)
 TLV_PATH = const(0x0C)  # route reply: the record of the forward path; error: broken hop
 TLV_BLIND = const(0x0D)  # a unicast flood every relay repeats (discovery retry)
-TLV_SEEN = const(0x0E)  # heartbeat: tags of the floods its sender holds (RecentFloods)
+TLV_SEEN = const(0x0E)  # heartbeat: tags of the floods its sender holds (floodrepair.RecentFloods)
 TLV_SOURCE_ROUTE = const(0x7E)  # short ids of relays to follow, in order
 TLV_ROUTE_RECORD = const(0x7F)  # short ids of relays so far, appended per hop
 
@@ -237,6 +238,14 @@ def packet_id(p: Packet) -> bytes:
     out = bytearray(8)
     packet_id_into(p, out)
     return bytes(out)
+
+
+def has_short(ids: bytes, short: bytes) -> bool:
+    """True when ``ids`` (4-byte short ids back to back) names ``short``."""
+    for i in range(0, len(ids), 4):
+        if ids[i:i + 4] == short:
+            return True
+    return False
 
 
 def tlv(t: int, value: bytes) -> bytes:

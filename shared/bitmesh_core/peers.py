@@ -204,6 +204,19 @@ class PeerTable:
                 out.append(self.node_id(s))
         return out
 
+    def quiet(self, now: int, after_ms: int, timeout_ms: int) -> bytes:
+        """Short ids, back to back, of peers silent for longer than
+        ``after_ms`` and not yet ``timeout_ms``: the ones to probe."""
+        out = b""
+        used = self.by_id.used
+        keys = self.by_id.keys
+        for s in range(self.cap):
+            if used[s]:
+                age = diff(now, self.last_seen[s])
+                if after_ms < age <= timeout_ms:
+                    out += keys[8 * s:8 * s + 4]
+        return out
+
     def snapshot(self, now: int) -> "list[dict[str, object]]":
         """Per-peer state for status output (allocates; not for the hot path)."""
         out = []  # type: list[dict[str, object]]

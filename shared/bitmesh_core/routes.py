@@ -23,6 +23,7 @@ from array import array
 from .clock import diff
 from .compat import const
 from .keytable import KeyTable
+from .packet import has_short
 
 _REL_VERIFIED = const(60)
 _REL_GUESS = const(50)
@@ -250,14 +251,6 @@ class RouteTable:
                 self.forget(dst)
                 out.append(dst)
         return out
-
-
-def has_short(path: bytes, short: bytes) -> bool:
-    """True when ``path`` (4-byte short ids) names ``short``."""
-    for i in range(0, len(path), 4):
-        if path[i:i + 4] == short:
-            return True
-    return False
 
 
 def fits_routed(body_len: int, path: bytes) -> bool:

@@ -1,5 +1,5 @@
 """bitmesh router: heartbeats list the floods a node holds, and a neighbour
-resends one it missed (broadcast.RecentFloods).
+resends one it missed (floodrepair.RecentFloods).
 
 Dual-runtime (CPython and MicroPython), driven only through the node's public
 API via tests/core/harness.Mesh.
@@ -87,3 +87,30 @@ def test_heartbeat_with_every_field_full_fits_one_frame() -> None:
     assert len(hb) == 1 and 240 <= len(hb[0]) <= 250, [len(f) for f in hb]
     assert node.stats()["router_stats"]["flood_repairs"] == 0  # type: ignore[index]
     assert not node.stats()["last_error"]
+    # 13 s later every neighbour is close to its timeout and probed: the
+    # probe takes the room left, if any, and the frame still fits.
+    for t in range(now + 1600, now + 15000, 100):
+        node.handle_timer(t)
+        for _, _, f in node.frames_to_send():
+            assert len(f) <= 250
+    assert node.stats()["probes"] >= 1
+    assert not node.stats()["last_error"]
+
+
+def test_a_node_that_missed_a_broadcast_asks_for_it_when_a_heartbeat_lists_it() -> None:
+    # Node 1 missed the broadcast, and its own heartbeats go out every 30 s,
+    # longer than the floods are kept: only by answering node 0's heartbeat,
+    # which lists the broadcast, does node 1 tell node 0 that it lacks it.
+    m = Mesh(2, line(2), config=FAST)
+    m.run(4000)
+    m.nodes[1].set_heartbeat_interval(30000, m.now)
+    for j in (0, 1):
+        m.nodes[j].set_peer_timeout(60000)  # no probes either
+    m.blocked.add((0, 1))
+    m.nodes[0].send_message(None, b"pulled", m.now)
+    m.run(1500)  # the broadcast and node 0's repeats of it
+    m.blocked = set()
+    assert m.delivered(1, b"pulled") == 0
+    m.run(5000)
+    assert router_stats(m, 0)["flood_repairs"] >= 1
+    assert m.delivered(1, b"pulled") == 1

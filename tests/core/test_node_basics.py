@@ -88,3 +88,25 @@ def test_a_neighbour_over_its_rate_is_dropped_and_counted() -> None:
     drops = node.stats()["drops"]
     assert drops.get("rate", 0) >= 30  # type: ignore[union-attr]
     assert node.counters["delivered"] <= 6
+
+
+def test_a_quiet_neighbour_is_probed_before_its_timeout_and_kept_while_it_answers() -> None:
+    m = Mesh(2, line(2), config={"heartbeat_ms": 1000, "peer_timeout_ms": 6000})
+    m.run(3000)
+    assert len(m.kinds(0, "peer_up")) == 1
+    # Node 1 now sends a heartbeat every 30 s, five timeouts apart: as far as
+    # node 0 can tell, a neighbour whose heartbeats are all lost. It stays a
+    # neighbour only by answering node 0's probes.
+    m.nodes[1].set_heartbeat_interval(30000, m.now)
+    sent = m.nodes[1].stats()["originated"]
+    m.run(40000)
+    assert m.kinds(0, "peer_lost") == []
+    probes = m.nodes[0].stats()["probes"]
+    answers = m.nodes[1].stats()["originated"] - sent
+    assert 4 <= answers <= probes <= 40, (answers, probes)
+    # A neighbour that is gone is reported at the timeout, as without probes:
+    # it was last heard at most one second before it died.
+    m.kill(1)
+    m.run(6000 + 1000 + 1000)
+    lost = m.kinds(0, "peer_lost")
+    assert len(lost) == 1 and lost[0].peer == m.id(1)

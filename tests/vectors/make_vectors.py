@@ -57,6 +57,8 @@ def cases() -> list[tuple[str, str]]:
         ("neighbours in heartbeat", frame(P.T_HEARTBEAT, t(P.TLV_NEIGHBORS, bytes.fromhex("c1c2c3c4d1d2d3d4")),
                                           ttl=1, ttl0=1)),
         ("max ttl 32", frame(P.T_BROADCAST, t(P.TLV_PAYLOAD, b"far"), ttl=32, ttl0=32)),
+        ("probe in heartbeat", frame(P.T_HEARTBEAT, t(P.TLV_ROLE, b"\x00") + t(P.TLV_BEACON, b"\x00\x32\x00\x06")
+                                     + t(P.TLV_PROBE, bytes.fromhex("d1d2d3d4")), ttl=1, ttl0=1)),
     ]
 
 
