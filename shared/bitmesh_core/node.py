@@ -15,7 +15,8 @@ string given to ``receive`` ends as a handled frame or a counted drop
 (``stats()["drops"][reason]``); no exception escapes. Every table is bounded by
 ``NodeConfig``. Times are ticks in ms and may wrap (see clock.py).
 The transmit side (origination, relay copies, messages, fragments, the queue
-drain) is in transmit.py, bound into the class below.
+drain) is in transmit.py, and heartbeats, the peer sweep and probes are in
+liveness.py, both bound into the class below.
 """
 
 from . import liveness, transmit
