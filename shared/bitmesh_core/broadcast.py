@@ -30,10 +30,7 @@ most ``pending_relays`` scheduled relays.
 """
 
 from .clock import add, diff
-from .compat import TYPE_CHECKING, const
-
-if TYPE_CHECKING:
-    pass
+from .compat import const
 
 _SYM_UNKNOWN = const(2)  # the neighbour has not listed its neighbours yet
 SYM_NO = 0  # it listed them, and this node is not among them: it cannot hear us
