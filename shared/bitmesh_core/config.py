@@ -68,6 +68,7 @@ hop_retries                    2         0          6
 hop_pending                    8         2        256
 flood_repair                   4         0          4  # floods kept to resend to a neighbour that missed one
 flood_repair_ms            20000      1000     127000
+flood_scope                    3         0         32  # discovery floods go this far past a known distance (0: full ttl)
 hold_max                      12         1        256
 hold_ms                    30000       100     600000
 origin_rate_per_s             10         1      10000

@@ -101,6 +101,11 @@ class MeshRouter(MeshState):
                     self.st["blind_relays"] += 1
                     n.emit(out, prio, due=add(now, self._jitter(n.config.bcast_window_ms // 4)))
                 return
+            if n.config.flood_scope and n.replay.hops_to(p.dst) > p.ttl + 1:
+                # The destination's last frame came further than this copy can
+                # still go (one hop of slack: that frame may have detoured).
+                self.st["out_of_scope"] += 1
+                return
         if flood:
             self.recent.keep(pid, frame, p.ttl - 1)  # we relay it: we may resend it too
         tg = self._targets()
@@ -244,8 +249,14 @@ class MeshRouter(MeshState):
             return seq
         if blind:
             b += tlv(TLV_BLIND, b"")
+        ttl = 0
+        if c.flood_scope and not blind and tries < _LAST_FLOOD and ptype != T_ROUTE and ptype != T_ACK:
+            # Scoped discovery: as far as the destination's last frame came,
+            # and flood_scope hops more. A miss is repeated blind, at full TTL.
+            ttl = n.replay.hops_to(dst)
+            ttl = ttl + c.flood_scope if ttl and ttl + c.flood_scope < c.ttl else 0
         seq, pid = n.originate(ptype, b, now, dst=dst, flags=flags, prio=prio, route=b"",
-                               msg_id=msg_id)
+                               msg_id=msg_id, ttl=ttl)
         self.st["sent_flooded"] += 1
         if not blind:
             self._flood_wait(pid, n.last_frame, prio, 0, now, True)

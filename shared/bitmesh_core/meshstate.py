@@ -77,6 +77,7 @@ class MeshState(Router):
         self.st = {"suppressed": 0, "flood_relays": 0, "src_relays": 0, "hop_retries": 0,
                    "hop_fail": 0, "flood_retries": 0, "route_replies": 0, "route_errors": 0,
                    "resent": 0, "blind": 0, "one_way_first_hop": 0, "blind_relays": 0,
+                   "out_of_scope": 0,
                    "held": 0, "sent_routed": 0, "sent_flooded": 0, "origin_limited": 0,
                    "forged_origin": 0, "link_acks": 0, "max_routes": 0,
                    "flood_repairs": 0, "route_replies2": 0}  # type: dict[str, int]

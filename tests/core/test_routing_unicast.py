@@ -210,3 +210,31 @@ def test_a_first_hop_that_stops_hearing_us_is_not_used() -> None:
     m.run(1000)
     for k in range(6):
         assert m.delivered(2, b"b%d" % k) == 1, k
+
+
+def _relayed(m: Mesh, i: int) -> int:
+    return m.nodes[i].stats()["relayed"]  # type: ignore[return-value]
+
+
+def test_a_discovery_flood_goes_only_a_few_hops_past_the_known_distance() -> None:
+    # A line 0-1-...-5. Node 0 broadcasts, so every node knows how far it is;
+    # then 2 sends to 0 with no route yet. With flood_scope 1 its discovery
+    # flood carries TTL 2 + 1 = 3: node 4 has it with 2 hops left, 4 away from
+    # node 0 (more than one hop beyond), and does not pass it on, so 5 never
+    # gets it. With flood_scope 0 (full TTL) node 4 relays it to the end.
+    for scope in (1, 0):
+        cfg = dict(FAST)
+        cfg["flood_scope"] = scope
+        m = Mesh(6, line(6), config=cfg)
+        m.run(3000)
+        m.nodes[0].send_message(None, b"here", m.now)
+        m.run(1500)
+        assert m.delivered(5, b"here") == 1
+        before = [_relayed(m, i) for i in range(6)]
+        m.nodes[2].send_message(m.id(0), b"find", m.now)
+        m.run(1500)
+        assert m.delivered(0, b"find") == 1
+        assert router_stats(m, 2)["sent_flooded"] == 1
+        assert router_stats(m, 4)["out_of_scope"] == (1 if scope else 0)
+        assert (_relayed(m, 4) == before[4]) == (scope > 0)
+        del m
