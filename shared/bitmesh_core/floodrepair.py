@@ -28,7 +28,7 @@ class RecentFloods:
     with the window in seconds and ``_SEEN_TRUNCATED``, then tags newest
     first). A neighbour whose list lacks a flood we hold, one old enough to
     have reached it and young enough to be inside its window, missed it:
-    ``missing`` names it and the router sends our copy once more, at most
+    ``heard`` names it and the router sends our copy once more, at most
     ``_REPAIRS_PER_FLOOD`` times. Floods this node would not relay (rate
     limited, out of hops, or we are a leaf) are listed but kept without a
     frame. Bounded: ``cap`` entries with a frame of at most 250 bytes, each
@@ -69,11 +69,19 @@ class RecentFloods:
             out[1 + 4 * i:5 + 4 * i] = es[n - 1 - i][0][:4]
         return bytes(out)
 
-    def missing(self, v: bytes, now: int) -> "list[list[Any]]":
-        """Entries to resend to a neighbour that sent TLV_SEEN value ``v``."""
+    def heard(self, v: bytes, now: int) -> "tuple[list[list[Any]], bool]":
+        """A neighbour's TLV_SEEN value ``v`` against our floods, its tags
+        sliced once: (the entries to resend to it, True when it names a
+        flood we never had).
+
+        It missed one of ours when its list lacks a flood we hold, one old
+        enough to have reached it and young enough to be inside its window.
+        We missed one of its when we list fewer floods than we keep, or hold
+        one it lists as older (we drop the oldest first, so we would hold
+        this one too)."""
         out = []  # type: list[list[Any]]
         if len(v) < 1:
-            return out
+            return out, False
         win = (v[0] & 0x7F) * 1000
         tags = [v[j:j + 4] for j in range(1, len(v) - 3, 4)]
         listed_older = False  # it lists a flood older than the one we look at
@@ -89,23 +97,21 @@ class RecentFloods:
             if v[0] & _SEEN_TRUNCATED and not listed_older:
                 continue  # it may have dropped this one for newer ones
             out.append(e)
-        return out
-
-    def lacks(self, v: bytes) -> bool:
-        """True when TLV_SEEN value ``v`` names a flood we never had: we
-        list fewer floods than we keep, or we hold one it lists as older
-        (we drop the oldest first, so we would hold this one too)."""
-        tags = [e[0][:4] for e in self.ents]
-        full = len(tags) >= self.cap
+        full = len(self.ents) >= self.cap
         missed = False
-        for j in range(1, len(v) - 3, 4):
-            if v[j:j + 4] not in tags:
+        for t in tags:  # newest first
+            held = False
+            for e in self.ents:
+                if e[0].startswith(t):
+                    held = True
+                    break
+            if not held:
                 if not full:
-                    return True
+                    return out, True
                 missed = True
             elif missed:
-                return True
-        return False
+                return out, True
+        return out, False
 
     def repairing(self, pid: bytes, now: int) -> bool:
         """True (once) when a repair of ``pid`` is still queued."""
@@ -115,3 +121,4 @@ class RecentFloods:
                 e[4] -= 1
                 return True
         return False
+

@@ -180,9 +180,10 @@ class MeshState(Router):
         if self.recent.cap and self.cov.sym[s] != SYM_NO:
             v = p.tlv(TLV_SEEN)
             if v is not None:
-                for e in self.recent.missing(v, now):
+                resend, lack = self.recent.heard(v, now)
+                for e in resend:
                     self._repair(e, now)
-                if self.recent.lacks(v):
+                if lack:
                     self.node.answer_soon(now)  # our list shows it what we missed
         v = p.tlv(TLV_NEIGHBORS)
         if v is None or len(v) < 1:
